@@ -1,0 +1,393 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * wlb-clientgw policy, configuration A (address translation at the client
+ * gateway).  Every function here is a pure decision over one packet and the
+ * flow table; the I/O loop in wlb-clientgw.c feeds it.
+ *
+ * Where it runs in netfilter (see wlb.7, "Rules"): client-to-server packets
+ * are queued at postrouting after source NAT, so the flow is recorded as
+ * the servers see it (a masqueraded client appears as the router's public
+ * address); server-to-client packets are queued at prerouting before
+ * conntrack, so a replica's packet is given the origin's source before
+ * conntrack looks for the connection it replies to.
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <linux/netfilter.h>
+#include <sys/random.h>
+
+#include "clientgw.h"
+#include "tag.h"
+
+WLB_COUNTERS_NAMES(clientgw, CLIENTGW_COUNTERS)
+
+/* Expiry sweep per tick: bounded work, the whole table every few seconds. */
+#define EXPIRE_BUDGET 4096
+
+static uint32_t random_nonce(struct clientgw *gw)
+{
+	if (!gw->pool_left) {
+		if (getrandom(gw->pool, sizeof(gw->pool), 0) != (ssize_t)sizeof(gw->pool)) {
+			/* never block the packet path: a weaker nonce beats none */
+			for (unsigned i = 0; i < 256; i++)
+				gw->pool[i] ^= (uint32_t)random() ^ (uint32_t)(uintptr_t)&gw->pool[i];
+		}
+		gw->pool_left = 256;
+	}
+	return gw->pool[--gw->pool_left];
+}
+
+struct clientgw *clientgw_new(const struct wlb_conf *c, char *err, size_t errlen)
+{
+	struct clientgw *gw = calloc(1, sizeof(*gw));
+
+	if (!gw || !(gw->flows = wlb_flow_table_new(c->clientgw.flows))) {
+		snprintf(err, errlen, "out of memory for %u flows", c->clientgw.flows);
+		free(gw);
+		return NULL;
+	}
+	gw->conf = c;
+	gw->nonce = random_nonce;
+	return gw;
+}
+
+void clientgw_free(struct clientgw *gw)
+{
+	if (!gw)
+		return;
+	wlb_flow_table_free(gw->flows);
+	free(gw);
+}
+
+/* The table keeps its capacity: a new size takes effect at restart.
+ * Flows recorded under the old configuration keep their decisions. */
+void clientgw_reconfigure(struct clientgw *gw, const struct wlb_conf *c)
+{
+	gw->conf = c;
+}
+
+static struct wlb_flow_key key_of(const struct wlb_pkt *p, bool from_client)
+{
+	struct wlb_flow_key k;
+
+	memset(&k, 0, sizeof(k));
+	if (from_client) {
+		k.client.v4 = wlb_ip_saddr(p);
+		k.server.v4 = wlb_ip_daddr(p);
+		k.client_port = wlb_tcp_sport(p);
+		k.server_port = wlb_tcp_dport(p);
+	} else {
+		k.client.v4 = wlb_ip_daddr(p);
+		k.server.v4 = wlb_ip_saddr(p);
+		k.client_port = wlb_tcp_dport(p);
+		k.server_port = wlb_tcp_sport(p);
+	}
+	return k;
+}
+
+static enum wlb_mode mode_for(const struct clientgw *gw, uint32_t origin, uint16_t port)
+{
+	const struct wlb_service *s = wlb_conf_find_service(gw->conf, origin, port);
+
+	return s ? s->mode : gw->conf->clientgw.mode;
+}
+
+/* Copy into the scratch buffer: a tag needs room the receive buffer lacks. */
+static int to_scratch(struct wlb_pkt *p, struct wlb_action *act)
+{
+	memcpy(act->scratch, p->data, p->len);
+	return wlb_pkt_parse(p, act->scratch, p->len, WLB_SCRATCH_SIZE);
+}
+
+/* ------------------------------------------------------------ FIG. 2: SYN */
+
+static bool wants_tag(const struct clientgw *gw, const struct wlb_pkt *p)
+{
+	return wlb_conf_is_web_port(gw->conf, wlb_tcp_dport(p)) &&
+	       wlb_conf_dst_included(gw->conf, wlb_ip_daddr(p));
+}
+
+static void tag_syn(struct clientgw *gw, struct wlb_pkt *p, struct wlb_flow *f,
+		    struct wlb_action *act)
+{
+	enum wlb_mode mode = mode_for(gw, f->key.server.v4, f->key.server_port);
+
+	if (to_scratch(p, act) != WLB_PKT_OK ||
+	    wlb_tag_add(p, wlb_tag_flags(true, mode, false), f->nonce) != WLB_PKT_OK) {
+		/* no option room: the SYN goes on untagged, the origin serves */
+		gw->c[syn_noroom]++;
+		wlb_flow_remove(gw->flows, f);
+		return;
+	}
+	wlb_action_mangle(act, p->data, p->len);
+}
+
+static void client_syn(struct clientgw *gw, struct wlb_pkt *p, uint64_t now,
+		       struct wlb_action *act)
+{
+	const struct wlb_clientgw_conf *cc = &gw->conf->clientgw;
+	struct wlb_flow_key k = key_of(p, true);
+	struct wlb_flow *f;
+	struct wlb_tag t;
+
+	if (!wants_tag(gw, p)) {
+		gw->c[syn_not_web]++;
+		return;
+	}
+	if (wlb_tag_find(p, &t) != 0) {
+		/* tagged (or claimed) by a gateway nearer the client: its job */
+		gw->c[syn_pretagged]++;
+		return;
+	}
+	f = wlb_flow_lookup(gw->flows, &k, now);
+	if (f && f->state == CGW_PENDING) {
+		/* the same nonce, so a replica's answer to either copy counts */
+		gw->c[syn_retransmit]++;
+		wlb_flow_touch(gw->flows, f, now, cc->half_open_ms);
+	} else {
+		/* new, or the port reused after a closed connection */
+		if (f)
+			wlb_flow_remove(gw->flows, f);
+		f = wlb_flow_insert(gw->flows, &k, WLB_FLOW_PENDING, now, cc->half_open_ms);
+		f->nonce = gw->nonce(gw);
+		f->state = CGW_PENDING;
+		gw->c[syn_tagged]++;
+	}
+	tag_syn(gw, p, f, act);
+}
+
+/* ------------------------------------------------------ FIG. 5A: SYN-ACK */
+
+static bool from_winner(const struct wlb_flow *f, uint32_t src)
+{
+	return f->state == CGW_REPLICA ? f->peer.v4 == src : f->key.server.v4 == src;
+}
+
+/* Whether this SYN-ACK answers the SYN recorded in f: from the origin, or
+ * carrying the echo of the nonce only the SYN's recipients saw. */
+static bool answers(const struct wlb_flow *f, uint32_t src, const struct wlb_tag *t, int tagged)
+{
+	if (src == f->key.server.v4)
+		return true;
+	return tagged == 1 && (t->flags & WLB_TAG_ECHO) && t->nonce == f->nonce;
+}
+
+static void reset_sender(struct clientgw *gw, const struct wlb_pkt *p, struct wlb_action *act)
+{
+	struct wlb_emit *e = wlb_action_emit(act);
+
+	if (!e) {
+		gw->c[rst_unsent]++;
+		return;
+	}
+	e->len = (uint32_t)wlb_rst_craft(p, e->data, sizeof(e->data));
+	if (!e->len)
+		act->n_emit--;
+}
+
+static void settle(struct clientgw *gw, struct wlb_flow *f, enum clientgw_state st, uint32_t peer,
+		   uint64_t now)
+{
+	f->state = st;
+	f->peer.v4 = peer;
+	wlb_flow_set_class(gw->flows, f, WLB_FLOW_SETTLED);
+	wlb_flow_touch(gw->flows, f, now, gw->conf->clientgw.idle_ms);
+}
+
+/* Give a replica's packet the origin's source, drop our echo option. */
+static void as_origin(struct wlb_pkt *p, const struct wlb_flow *f, const struct wlb_tag *t,
+		      int tagged, struct wlb_action *act)
+{
+	if (tagged == 1)
+		wlb_tag_strip(p, t);
+	if (wlb_ip_saddr(p) != f->key.server.v4)
+		wlb_pkt_set_saddr(p, f->key.server.v4);
+	wlb_action_mangle(act, p->data, p->len);
+}
+
+static void synack_for(struct clientgw *gw, struct wlb_flow *f, struct wlb_pkt *p,
+		       const struct wlb_tag *t, int tagged, uint64_t now, struct wlb_action *act)
+{
+	uint32_t src = wlb_ip_saddr(p);
+
+	if (f->state == CGW_PENDING) {
+		if (src == f->key.server.v4) {
+			gw->c[synack_origin_won]++;
+			settle(gw, f, CGW_DIRECT, src, now);
+		} else {
+			gw->c[synack_replica_won]++;
+			settle(gw, f, CGW_REPLICA, src, now);
+		}
+	} else if (!from_winner(f, src)) {
+		/* a loser: the client must see one SYN-ACK source only, and the
+		 * loser should free its half-open connection now */
+		gw->c[synack_late_reset]++;
+		act->verdict = WLB_DROP;
+		reset_sender(gw, p, act);
+		return;
+	} else {
+		gw->c[synack_retransmit]++;
+	}
+	if (f->state == CGW_REPLICA || tagged == 1)
+		as_origin(p, f, t, tagged, act);
+}
+
+static void server_synack(struct clientgw *gw, struct wlb_pkt *p, uint64_t now,
+			  struct wlb_action *act)
+{
+	struct wlb_flow_key k = key_of(p, false);
+	uint32_t src = wlb_ip_saddr(p);
+	struct wlb_flow *f = NULL;
+	struct wlb_tag t;
+	int tagged = wlb_tag_find(p, &t);
+	bool ours = false;
+
+	/* every connection from this client port to this service port */
+	while ((f = wlb_flow_lookup_endpoint(gw->flows, k.client, k.client_port, k.server_port, f,
+					     now))) {
+		ours = true;
+		if (answers(f, src, &t, tagged)) {
+			synack_for(gw, f, p, &t, tagged, now, act);
+			return;
+		}
+	}
+	if (ours) {
+		/* right ports, but neither the origin nor a valid echo */
+		gw->c[synack_spoofed]++;
+		act->verdict = WLB_DROP;
+	} else {
+		gw->c[unknown_passed]++;
+	}
+}
+
+/* --------------------------------------------- FIG. 6A: the connection */
+
+static void track_close(struct clientgw *gw, struct wlb_flow *f, const struct wlb_pkt *p,
+			bool from_client, uint64_t now)
+{
+	const struct wlb_clientgw_conf *cc = &gw->conf->clientgw;
+
+	if (p->flags & WLB_TCP_FIN)
+		f->flags |= from_client ? CGW_FIN_CLIENT : CGW_FIN_SERVER;
+	if ((p->flags & WLB_TCP_RST) ||
+	    (f->flags & (CGW_FIN_CLIENT | CGW_FIN_SERVER)) == (CGW_FIN_CLIENT | CGW_FIN_SERVER)) {
+		if (!(f->flags & CGW_CLOSING))
+			gw->c[closed]++;
+		/* linger: the last ACK and retransmitted FINs still need us */
+		f->flags |= CGW_CLOSING;
+		wlb_flow_touch(gw->flows, f, now, cc->linger_ms);
+		return;
+	}
+	if (!(f->flags & CGW_CLOSING))
+		wlb_flow_touch(gw->flows, f, now, cc->idle_ms);
+}
+
+static void client_packet(struct clientgw *gw, struct wlb_pkt *p, uint64_t now,
+			  struct wlb_action *act)
+{
+	struct wlb_flow_key k = key_of(p, true);
+	struct wlb_flow *f = wlb_flow_lookup(gw->flows, &k, now);
+
+	if (!f || f->state == CGW_PENDING) {
+		gw->c[unknown_passed]++;
+		return;
+	}
+	track_close(gw, f, p, true, now);
+	if (f->state == CGW_DIRECT) {
+		gw->c[direct_passed]++;
+		return;
+	}
+	gw->c[to_replica]++;
+	wlb_pkt_set_daddr(p, f->peer.v4);
+	wlb_action_mangle(act, p->data, p->len);
+}
+
+static void server_packet(struct clientgw *gw, struct wlb_pkt *p, uint64_t now,
+			  struct wlb_action *act)
+{
+	struct wlb_flow_key k = key_of(p, false);
+	uint32_t src = k.server.v4;
+	struct wlb_flow *f = NULL;
+
+	while ((f = wlb_flow_lookup_endpoint(gw->flows, k.client, k.client_port, k.server_port, f,
+					     now))) {
+		if (f->state == CGW_PENDING || !from_winner(f, src))
+			continue;
+		track_close(gw, f, p, false, now);
+		if (f->state == CGW_DIRECT) {
+			gw->c[direct_passed]++;
+			return;
+		}
+		gw->c[from_replica]++;
+		wlb_pkt_set_saddr(p, f->key.server.v4);
+		wlb_action_mangle(act, p->data, p->len);
+		return;
+	}
+	gw->c[unknown_passed]++;
+}
+
+/* ---------------------------------------------------------------- entry */
+
+void clientgw_decide(struct clientgw *gw, unsigned hook, uint8_t *data, uint32_t len,
+		     uint64_t now_ms, struct wlb_action *act)
+{
+	struct wlb_pkt p;
+	int err = wlb_pkt_parse(&p, data, len, len);
+	bool from_client = hook == NF_INET_POST_ROUTING;
+
+	act->verdict = WLB_ACCEPT;
+	if (err) {
+		/* not ours to judge: a router passes what it cannot read */
+		if (err != WLB_PKT_NOT_TCP && err != WLB_PKT_FRAGMENT)
+			gw->c[malformed_passed]++;
+		else
+			gw->c[unknown_passed]++;
+		return;
+	}
+	if (from_client && wlb_tcp_is_syn(&p))
+		client_syn(gw, &p, now_ms, act);
+	else if (from_client)
+		client_packet(gw, &p, now_ms, act);
+	else if (wlb_tcp_is_synack(&p))
+		server_synack(gw, &p, now_ms, act);
+	else
+		server_packet(gw, &p, now_ms, act);
+}
+
+void clientgw_tick(struct clientgw *gw, uint64_t now_ms)
+{
+	wlb_flow_expire(gw->flows, now_ms, EXPIRE_BUDGET);
+}
+
+/* ------------------------------------------------------------------ dump */
+
+static const char *const state_names[] = { "pending", "direct", "replica" };
+
+static void dump_flow(const struct wlb_flow *f, void *arg)
+{
+	FILE *out = arg;
+	char c[INET_ADDRSTRLEN], s[INET_ADDRSTRLEN], r[INET_ADDRSTRLEN];
+
+	inet_ntop(AF_INET, &f->key.client.v4, c, sizeof(c));
+	inet_ntop(AF_INET, &f->key.server.v4, s, sizeof(s));
+	inet_ntop(AF_INET, &f->peer.v4, r, sizeof(r));
+	fprintf(out, "flow %s:%u %s:%u %s served_by=%s nonce=%08x%s\n", c, ntohs(f->key.client_port),
+		s, ntohs(f->key.server_port), state_names[f->state % 3],
+		f->state == CGW_PENDING ? "-" : r, ntohl(f->nonce),
+		(f->flags & CGW_CLOSING) ? " closing" : "");
+}
+
+void clientgw_dump(struct clientgw *gw, FILE *f, uint64_t now_ms)
+{
+	struct wlb_flow_stats st;
+
+	wlb_counters_print(f, clientgw_counter_names, gw->c, clientgw_NCOUNTERS);
+	wlb_flow_stats(gw->flows, &st);
+	fprintf(f, "flows                        %u\n", st.count);
+	fprintf(f, "flows_capacity               %u\n", st.capacity);
+	fprintf(f, "flows_evicted                %" PRIu64 "\n", st.evicted);
+	fprintf(f, "flows_expired                %" PRIu64 "\n", st.expired);
+	wlb_flow_foreach(gw->flows, now_ms, dump_flow, f);
+}

@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * wlb-clientgw policy: the client gateway's procedures of the method
+ * (FIG. 2: tag start packets; FIG. 5A: the first acknowledgement wins;
+ * FIG. 6A: carry the connection to the winner).
+ */
+#ifndef WLB_CLIENTGW_H
+#define WLB_CLIENTGW_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "conf.h"
+#include "counters.h"
+#include "daemon.h"
+#include "flow.h"
+
+#define CLIENTGW_COUNTERS(X)                                                                       \
+	X(syn_tagged, "client SYNs tagged and recorded")                                          \
+	X(syn_retransmit, "retransmitted SYNs re-tagged with their nonce")                        \
+	X(syn_noroom, "SYNs sent on untagged: no TCP option room")                                \
+	X(syn_pretagged, "SYNs that already carried a tag: passed untouched")                     \
+	X(syn_not_web, "SYNs to other ports or excluded destinations")                            \
+	X(synack_origin_won, "connections the origin answered first")                             \
+	X(synack_replica_won, "connections a replica answered first")                             \
+	X(synack_retransmit, "SYN-ACKs retransmitted by the winner, passed")                      \
+	X(synack_late_reset, "late SYN-ACKs dropped, their sender reset")                         \
+	X(synack_spoofed, "SYN-ACKs without a valid echo dropped")                                \
+	X(to_replica, "client packets redirected to the replica")                                 \
+	X(from_replica, "replica packets given the origin source")                                \
+	X(direct_passed, "packets of origin-served connections")                                  \
+	X(unknown_passed, "packets of no recorded connection, passed")                            \
+	X(malformed_passed, "unparseable packets, passed unchanged")                              \
+	X(closed, "connections closed (FIN both ways or RST)")                                    \
+	X(rst_unsent, "RSTs that found no emit slot")
+
+WLB_COUNTERS_ENUM(clientgw, CLIENTGW_COUNTERS)
+
+enum clientgw_state {
+	CGW_PENDING = 0, /* tagged SYN sent, no SYN-ACK yet */
+	CGW_DIRECT,      /* the origin won: nothing to translate */
+	CGW_REPLICA,     /* a replica won: translate both ways */
+};
+
+/* flow flags */
+#define CGW_FIN_CLIENT 0x01
+#define CGW_FIN_SERVER 0x02
+#define CGW_CLOSING 0x04
+
+struct clientgw {
+	const struct wlb_conf *conf;
+	struct wlb_flow_table *flows;
+	uint64_t c[clientgw_NCOUNTERS];
+	/* nonces come from getrandom() in blocks; tests replace the source */
+	uint32_t (*nonce)(struct clientgw *gw);
+	uint32_t pool[256];
+	unsigned pool_left;
+};
+
+struct clientgw *clientgw_new(const struct wlb_conf *c, char *err, size_t errlen);
+void clientgw_free(struct clientgw *gw);
+void clientgw_reconfigure(struct clientgw *gw, const struct wlb_conf *c);
+/* hook: NF_INET_POST_ROUTING for client-to-server packets (after source
+ * NAT), NF_INET_PRE_ROUTING for server-to-client packets (before conntrack). */
+void clientgw_decide(struct clientgw *gw, unsigned hook, uint8_t *data, uint32_t len,
+		     uint64_t now_ms, struct wlb_action *act);
+void clientgw_tick(struct clientgw *gw, uint64_t now_ms);
+void clientgw_dump(struct clientgw *gw, FILE *f, uint64_t now_ms);
+
+#endif

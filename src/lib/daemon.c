@@ -1,0 +1,483 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "rawsock.h"
+
+#define TICK_MS 200
+#define RECV_BUDGET 64
+
+struct daemon_run {
+	const struct wlb_daemon *d;
+	const char *conf_path;
+	const char *state_path;
+	int queue_override;
+	struct wlb_conf *conf;
+	void *self;
+	struct wlb_nfq *nfq;
+	struct wlb_action *act;
+	int raw_fd;
+	int sig_fd;
+	int tick_fd;
+	uint64_t watchdog_ms;
+	uint64_t last_watchdog;
+	uint64_t emit_errors;
+	uint64_t truncated;
+	uint64_t reloads, reload_failures;
+	bool stop;
+};
+
+uint64_t wlb_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* ------------------------------------------------------------------ action */
+
+struct wlb_action *wlb_action_new(void)
+{
+	struct wlb_action *a = calloc(1, sizeof(*a));
+
+	if (!a)
+		return NULL;
+	a->scratch = malloc(WLB_SCRATCH_SIZE);
+	a->emit = calloc(WLB_EMIT_MAX, sizeof(*a->emit));
+	if (!a->scratch || !a->emit) {
+		wlb_action_free(a);
+		return NULL;
+	}
+	return a;
+}
+
+void wlb_action_free(struct wlb_action *a)
+{
+	if (!a)
+		return;
+	free(a->scratch);
+	free(a->emit);
+	free(a);
+}
+
+void wlb_action_reset(struct wlb_action *a)
+{
+	a->verdict = WLB_ACCEPT;
+	a->out = NULL;
+	a->out_len = 0;
+	a->n_emit = 0;
+}
+
+struct wlb_emit *wlb_action_emit(struct wlb_action *a)
+{
+	if (a->n_emit >= WLB_EMIT_MAX)
+		return NULL;
+	return &a->emit[a->n_emit++];
+}
+
+void wlb_action_mangle(struct wlb_action *a, const uint8_t *pkt, size_t len)
+{
+	a->verdict = WLB_MANGLE;
+	a->out = pkt;
+	a->out_len = (uint32_t)len;
+}
+
+/* ----------------------------------------------------------------- options */
+
+static void usage(const struct wlb_daemon *d, FILE *f)
+{
+	fprintf(f,
+		"Usage: %s [OPTION]...\n"
+		"%s\n\n"
+		"  -c, --config=FILE      configuration file (default %s/wlb/wlb.conf)\n"
+		"  -t, --test-config      check the configuration, print the result, exit\n"
+		"  -q, --queue=NUM        NFQUEUE number, overriding the configuration\n"
+		"  -s, --state-file=FILE  where SIGUSR1 and exit write counters and flows\n"
+		"                         (default %s/wlb/%s.state)\n"
+		"      --syslog           log to syslog as well as to stderr\n"
+		"  -v, --verbose          log debug messages\n"
+		"  -h, --help             show this help and exit\n"
+		"  -V, --version          show the version and exit\n"
+		"\nSignals: SIGHUP reloads the configuration (kept if invalid),\n"
+		"SIGUSR1 writes the state file, SIGTERM and SIGINT stop.\n",
+		d->name, d->summary, SYSCONFDIR, RUNSTATEDIR, d->name);
+}
+
+static char *default_state_path(const struct wlb_daemon *d)
+{
+	size_t n = strlen(RUNSTATEDIR) + strlen(d->name) + 16;
+	char *p = malloc(n);
+
+	if (p)
+		snprintf(p, n, "%s/wlb/%s.state", RUNSTATEDIR, d->name);
+	return p;
+}
+
+/* Returns -1 to go on, else an exit status. */
+static int parse_args(struct daemon_run *r, int argc, char **argv, bool *test_only)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "test-config", no_argument, NULL, 't' },
+		{ "queue", required_argument, NULL, 'q' },
+		{ "state-file", required_argument, NULL, 's' },
+		{ "syslog", no_argument, NULL, 'S' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	bool use_syslog = false;
+	int prio = LOG_INFO, c;
+	char *end;
+
+	while ((c = getopt_long(argc, argv, "c:tq:s:vhV", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			r->conf_path = optarg;
+			break;
+		case 't':
+			*test_only = true;
+			break;
+		case 'q':
+			errno = 0;
+			long v = strtol(optarg, &end, 10);
+
+			if (errno || *end || v < 0 || v > 65535) {
+				fprintf(stderr, "%s: --queue: '%s' is not 0..65535\n", r->d->name, optarg);
+				return 2;
+			}
+			r->queue_override = (int)v;
+			break;
+		case 's':
+			r->state_path = optarg;
+			break;
+		case 'S':
+			use_syslog = true;
+			break;
+		case 'v':
+			prio = LOG_DEBUG;
+			break;
+		case 'h':
+			usage(r->d, stdout);
+			return 0;
+		case 'V':
+			printf("%s %s\n", r->d->name, PACKAGE_VERSION);
+			return 0;
+		default:
+			usage(r->d, stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "%s: unexpected argument '%s'\n", r->d->name, argv[optind]);
+		return 2;
+	}
+	wlb_log_open(r->d->name, use_syslog, prio);
+	return -1;
+}
+
+/* ----------------------------------------------------------------- packets */
+
+static void send_emits(struct daemon_run *r)
+{
+	for (unsigned i = 0; i < r->act->n_emit; i++) {
+		int err = wlb_raw_send(r->raw_fd, r->act->emit[i].data, r->act->emit[i].len);
+
+		if (err) {
+			r->emit_errors++;
+			wlb_debug("raw send: %s", strerror(-err));
+		}
+	}
+}
+
+static void on_packet(void *ctx, struct wlb_nfq_pkt *pkt, struct wlb_nfq_result *res)
+{
+	struct daemon_run *r = ctx;
+
+	wlb_action_reset(r->act);
+	/* we ask for whole packets; a short copy is never edited */
+	if (pkt->truncated) {
+		r->truncated++;
+		res->verdict = WLB_ACCEPT;
+		return;
+	}
+	r->d->decide(r->self, pkt, wlb_now_ms(), r->act);
+	if (r->act->n_emit && r->raw_fd >= 0)
+		send_emits(r);
+	res->verdict = r->act->verdict;
+	res->out = r->act->out;
+	res->out_len = r->act->out_len;
+}
+
+/* ------------------------------------------------------------------- state */
+
+static void dump_common(struct daemon_run *r, FILE *f)
+{
+	const struct wlb_nfq_stats *s = wlb_nfq_stats(r->nfq);
+	struct wlb_nfq_kstats ks;
+	uint16_t q = r->queue_override >= 0 ? (uint16_t)r->queue_override : r->d->queue(r->conf);
+
+	fprintf(f, "# %s %s, config %s\n", r->d->name, PACKAGE_VERSION, r->conf->file);
+	fprintf(f, "nfq_queue                    %u\n", q);
+	fprintf(f, "nfq_packets                  %" PRIu64 "\n", s->packets);
+	fprintf(f, "nfq_enobufs                  %" PRIu64 "\n", s->enobufs);
+	fprintf(f, "nfq_bad_msgs                 %" PRIu64 "\n", s->bad_msgs);
+	fprintf(f, "nfq_verdicts                 %" PRIu64 "\n", s->verdicts);
+	fprintf(f, "nfq_batches                  %" PRIu64 "\n", s->batches);
+	fprintf(f, "nfq_send_errors              %" PRIu64 "\n", s->send_errors);
+	fprintf(f, "nfq_verdict_errors           %" PRIu64 "\n", s->verdict_errors);
+	if (wlb_nfq_kstats(q, &ks) == 0) {
+		fprintf(f, "kernel_queue_total           %" PRIu64 "\n", ks.queue_total);
+		fprintf(f, "kernel_queue_dropped         %" PRIu64 "\n", ks.queue_dropped);
+		fprintf(f, "kernel_user_dropped          %" PRIu64 "\n", ks.user_dropped);
+	}
+	fprintf(f, "emit_errors                  %" PRIu64 "\n", r->emit_errors);
+	fprintf(f, "truncated_passed             %" PRIu64 "\n", r->truncated);
+	fprintf(f, "reloads                      %" PRIu64 "\n", r->reloads);
+	fprintf(f, "reload_failures              %" PRIu64 "\n", r->reload_failures);
+}
+
+/* Written to a temporary name and renamed, so readers never see half. */
+static void write_state(struct daemon_run *r)
+{
+	size_t n = strlen(r->state_path) + 8;
+	char *tmp = malloc(n);
+	FILE *f;
+
+	if (!tmp)
+		return;
+	snprintf(tmp, n, "%s.tmp", r->state_path);
+	f = fopen(tmp, "we");
+	if (!f) {
+		wlb_warn("state file %s: %s", tmp, strerror(errno));
+		free(tmp);
+		return;
+	}
+	dump_common(r, f);
+	r->d->dump(r->self, f, wlb_now_ms());
+	if (fclose(f) == 0 && rename(tmp, r->state_path) == 0)
+		wlb_debug("state written to %s", r->state_path);
+	else
+		wlb_warn("state file %s: %s", r->state_path, strerror(errno));
+	free(tmp);
+}
+
+static void reload(struct daemon_run *r)
+{
+	char err[512];
+	struct wlb_conf *c;
+
+	wlb_notify("RELOADING=1");
+	c = wlb_conf_load(r->conf_path, r->d->need, err, sizeof(err));
+	if (!c) {
+		r->reload_failures++;
+		wlb_err("reload refused, keeping the running configuration: %s", err);
+	} else {
+		r->d->reconfigure(r->self, c);
+		wlb_conf_free(r->conf);
+		r->conf = c;
+		r->reloads++;
+		wlb_notice("configuration reloaded from %s", c->file);
+	}
+	wlb_notify("READY=1");
+}
+
+/* -------------------------------------------------------------------- loop */
+
+static int setup_fds(struct daemon_run *r)
+{
+	struct itimerspec its = {
+		.it_interval = { .tv_nsec = TICK_MS * 1000000L },
+		.it_value = { .tv_nsec = TICK_MS * 1000000L },
+	};
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	r->sig_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	r->tick_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (r->sig_fd < 0 || r->tick_fd < 0 || timerfd_settime(r->tick_fd, 0, &its, NULL) < 0) {
+		wlb_err("signalfd/timerfd: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static void on_signal(struct daemon_run *r)
+{
+	struct signalfd_siginfo si;
+
+	while (read(r->sig_fd, &si, sizeof(si)) == sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGHUP:
+			reload(r);
+			break;
+		case SIGUSR1:
+			write_state(r);
+			break;
+		default:
+			wlb_notice("signal %u: stopping", si.ssi_signo);
+			r->stop = true;
+		}
+	}
+}
+
+static void on_tick(struct daemon_run *r)
+{
+	uint64_t expirations, now = wlb_now_ms();
+
+	if (read(r->tick_fd, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN)
+		wlb_debug("timerfd: %s", strerror(errno));
+	r->d->tick(r->self, now);
+	if (r->watchdog_ms && now - r->last_watchdog >= r->watchdog_ms / 2) {
+		wlb_notify("WATCHDOG=1");
+		r->last_watchdog = now;
+	}
+}
+
+static int loop(struct daemon_run *r)
+{
+	struct pollfd pfd[3] = {
+		{ .fd = wlb_nfq_fd(r->nfq), .events = POLLIN },
+		{ .fd = r->sig_fd, .events = POLLIN },
+		{ .fd = r->tick_fd, .events = POLLIN },
+	};
+
+	while (!r->stop) {
+		if (poll(pfd, 3, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			wlb_err("poll: %s", strerror(errno));
+			return 1;
+		}
+		if (pfd[0].revents && wlb_nfq_receive(r->nfq, on_packet, r, RECV_BUDGET) < 0) {
+			wlb_err("NFQUEUE receive: %s", strerror(errno));
+			return 1;
+		}
+		if (pfd[1].revents)
+			on_signal(r);
+		if (pfd[2].revents)
+			on_tick(r);
+	}
+	return 0;
+}
+
+static int open_io(struct daemon_run *r)
+{
+	struct wlb_nfq_opts o = {
+		.queue = r->queue_override >= 0 ? (uint16_t)r->queue_override : r->d->queue(r->conf),
+		.maxlen = r->conf->queue_maxlen,
+		.rcvbuf = r->conf->rcvbuf,
+		.gso = r->d->gso,
+	};
+	uint32_t mark = r->d->raw_mark ? r->d->raw_mark(r->conf) : 0;
+	char err[256];
+
+	r->raw_fd = wlb_raw_open(mark, err, sizeof(err));
+	if (r->raw_fd < 0) {
+		wlb_err("%s", err);
+		return -1;
+	}
+	r->nfq = wlb_nfq_open(&o, err, sizeof(err));
+	if (!r->nfq) {
+		wlb_err("%s", err);
+		return -1;
+	}
+	wlb_notice("serving NFQUEUE %u (fail-open, maxlen %u%s)", o.queue, o.maxlen,
+		   o.gso ? ", GSO" : "");
+	return 0;
+}
+
+static void cleanup(struct daemon_run *r)
+{
+	wlb_nfq_close(r->nfq);
+	if (r->raw_fd >= 0)
+		close(r->raw_fd);
+	if (r->sig_fd >= 0)
+		close(r->sig_fd);
+	if (r->tick_fd >= 0)
+		close(r->tick_fd);
+	if (r->self)
+		r->d->destroy(r->self);
+	wlb_action_free(r->act);
+	wlb_conf_free(r->conf);
+}
+
+static int run(struct daemon_run *r)
+{
+	char err[512];
+	int status = 1;
+
+	r->self = r->d->create(r->conf, err, sizeof(err));
+	r->act = wlb_action_new();
+	if (!r->self || !r->act) {
+		wlb_err("start-up: %s", r->self ? "out of memory" : err);
+		return 1;
+	}
+	if (setup_fds(r) < 0 || open_io(r) < 0)
+		return 1;
+	r->watchdog_ms = wlb_watchdog_usec() / 1000;
+	wlb_notify("READY=1");
+	wlb_notifyf("STATUS=serving NFQUEUE, config %s", r->conf->file);
+	status = loop(r);
+	wlb_notify("STOPPING=1");
+	write_state(r);
+	return status;
+}
+
+int wlb_daemon_main(const struct wlb_daemon *d, int argc, char **argv)
+{
+	struct daemon_run r = {
+		.d = d,
+		.conf_path = SYSCONFDIR "/wlb/wlb.conf",
+		.queue_override = -1,
+		.raw_fd = -1,
+		.sig_fd = -1,
+		.tick_fd = -1,
+	};
+	char *state_default = default_state_path(d);
+	bool test_only = false;
+	char err[512];
+	int status;
+
+	r.state_path = state_default;
+	status = parse_args(&r, argc, argv, &test_only);
+	if (status >= 0)
+		goto out;
+	r.conf = wlb_conf_load(r.conf_path, d->need, err, sizeof(err));
+	if (!r.conf) {
+		fprintf(stderr, "%s: %s\n", d->name, err);
+		status = 1;
+		goto out;
+	}
+	if (test_only) {
+		printf("%s: configuration %s is valid\n", d->name, r.conf->file);
+		status = 0;
+		goto out;
+	}
+	status = run(&r);
+out:
+	cleanup(&r);
+	free(state_default);
+	return status;
+}

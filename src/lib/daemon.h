@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * What every wlb daemon does around its policy: options, configuration
+ * (load, validate, reload on SIGHUP), the NFQUEUE and raw sockets, the poll
+ * loop with its periodic tick, sd_notify, and the state file written on
+ * SIGUSR1 and at exit.  A daemon supplies a struct wlb_daemon of callbacks;
+ * its decide() is a pure function of (packet, time) -> struct wlb_action.
+ */
+#ifndef WLB_DAEMON_H
+#define WLB_DAEMON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "conf.h"
+#include "nfq.h"
+
+#define WLB_EMIT_MAX 64    /* packets one decision may send */
+#define WLB_EMIT_SIZE 2048 /* each at most (a SYN with data, encapsulated) */
+#define WLB_SCRATCH_SIZE (65535 + 64)
+
+struct wlb_emit {
+	uint32_t len;
+	uint8_t data[WLB_EMIT_SIZE];
+};
+
+/* The outcome of one packet decision; buffers are allocated once. */
+struct wlb_action {
+	enum wlb_verdict verdict;
+	const uint8_t *out; /* WLB_MANGLE: the new packet */
+	uint32_t out_len;
+	uint8_t *scratch; /* WLB_SCRATCH_SIZE bytes, for packets that grow */
+	unsigned n_emit;
+	struct wlb_emit *emit; /* WLB_EMIT_MAX slots */
+};
+
+struct wlb_action *wlb_action_new(void);
+void wlb_action_free(struct wlb_action *a);
+void wlb_action_reset(struct wlb_action *a);
+/* The next free emit slot, or NULL when all are used. */
+struct wlb_emit *wlb_action_emit(struct wlb_action *a);
+void wlb_action_mangle(struct wlb_action *a, const uint8_t *pkt, size_t len);
+
+struct wlb_daemon {
+	const char *name;    /* "wlb-clientgw" */
+	const char *summary; /* one line for --help */
+	unsigned need;       /* enum wlb_conf_need */
+	bool gso;            /* its queue never mangles: NFQA_CFG_F_GSO is safe */
+	uint16_t (*queue)(const struct wlb_conf *c);
+	uint32_t (*raw_mark)(const struct wlb_conf *c); /* 0: no raw socket */
+	void *(*create)(const struct wlb_conf *c, char *err, size_t errlen);
+	void (*destroy)(void *self);
+	/* swap in a validated configuration; the old one is freed after */
+	void (*reconfigure)(void *self, const struct wlb_conf *c);
+	void (*decide)(void *self, const struct wlb_nfq_pkt *pkt, uint64_t now_ms,
+		       struct wlb_action *act);
+	void (*tick)(void *self, uint64_t now_ms);
+	void (*dump)(void *self, FILE *f, uint64_t now_ms);
+};
+
+int wlb_daemon_main(const struct wlb_daemon *d, int argc, char **argv);
+uint64_t wlb_now_ms(void);
+
+#endif

@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * wlb-replicad policy: a replica's procedure of the method (FIG. 4A).  An
+ * encapsulated tagged SYN from a known redirector is cracked and handed to
+ * the local web server, unless this replica is inactive or busy; the
+ * SYN-ACK the server sends back gets the echo of the SYN's nonce, which is
+ * how the client gateway tells a genuine answer from a spoofed one.
+ */
+#ifndef WLB_REPLICAD_H
+#define WLB_REPLICAD_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "conf.h"
+#include "counters.h"
+#include "daemon.h"
+#include "flow.h"
+
+#define REPLICAD_COUNTERS(X)                                                                       \
+	X(syn_delivered, "encapsulated SYNs delivered to the local server")                       \
+	X(drop_not_redirector, "encapsulated packets from unknown sources dropped")               \
+	X(drop_malformed, "encapsulated packets that are not a tagged SYN dropped")               \
+	X(drop_inactive, "SYNs ignored: replica disabled or draining")                            \
+	X(drop_busy, "SYNs dropped: replica busy")                                                \
+	X(drop_mode, "SYNs dropped: configuration not served here")                               \
+	X(synack_echoed, "SYN-ACKs given the echo option")                                        \
+	X(synack_noroom, "SYN-ACKs without option room for the echo")                             \
+	X(other_passed, "packets of no redirected connection, passed")
+
+WLB_COUNTERS_ENUM(replicad, REPLICAD_COUNTERS)
+
+struct replicad {
+	const struct wlb_conf *conf;
+	struct wlb_flow_table *flows; /* SYN seen -> its nonce, until the SYN-ACK */
+	bool busy;
+	uint32_t established; /* last measured, for the state file */
+	double load1;
+	uint64_t c[replicad_NCOUNTERS];
+};
+
+struct replicad *replicad_new(const struct wlb_conf *c, char *err, size_t errlen);
+void replicad_free(struct replicad *r);
+void replicad_reconfigure(struct replicad *r, const struct wlb_conf *c);
+/* hook: NF_INET_PRE_ROUTING for arriving encapsulated packets,
+ * NF_INET_LOCAL_OUT for the local server's SYN-ACKs. */
+void replicad_decide(struct replicad *r, unsigned hook, uint8_t *data, uint32_t len,
+		     uint64_t now_ms, struct wlb_action *act);
+/* Feed the measured load; returns whether the replica is now busy. */
+bool replicad_set_load(struct replicad *r, uint32_t established, double load1);
+void replicad_tick(struct replicad *r, uint64_t now_ms);
+void replicad_dump(struct replicad *r, FILE *f, uint64_t now_ms);
+
+#endif
