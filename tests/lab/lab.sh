@@ -69,13 +69,14 @@
 #
 # Environment (all optional): LAB_PREFIX, LAB_REPLICAS (1..8, default 2), LAB_BUILDDIR
 # (default: the source tree), LAB_BIG_MB, LAB_DELAY_CLIENT, LAB_DELAY_ORIGIN,
-# LAB_DELAY_REPLICAk, TMPDIR.
+# LAB_DELAY_REPLICAk, LAB_NGINX (default /usr/sbin/nginx), TMPDIR.  After lab_up,
+# LAB_DIR is the lab's temp dir (docroot www/, nginx/<host>/, log/, state/).
 #
 # Functions: lab_up lab_down lab_at_down lab_ns lab_exec lab_hosts lab_servers
 # lab_links lab_replica_ip lab_delay lab_set_delay lab_delay_bin lab_topology lab_curl
 # lab_ping_rtt lab_log lab_fail lab_assert_within.
 #
-# lab_up installs traps on EXIT, INT and TERM that call lab_down (replacing any trap
+# lab_up installs traps on EXIT, INT, TERM and HUP that call lab_down (replacing any trap
 # the caller had on them); register extra cleanup with lab_at_down "command" instead.
 # lab_up must be called from the main shell of the script (not a subshell or $(...)).
 
@@ -96,7 +97,7 @@ LAB_PREFIX=${LAB_PREFIX:-wlb$$-}
 LAB_REPLICAS=${LAB_REPLICAS:-2}
 LAB_BUILDDIR=${LAB_BUILDDIR:-$_LAB_SRCDIR}
 LAB_BIG_MB=${LAB_BIG_MB:-100}
-LAB_DIR=${LAB_DIR:-}
+LAB_DIR=${_LAB_SUB_DIR:-} # set by lab_up; never taken from the environment
 _LAB_DOWN_HOOKS=()
 _LAB_IN_DOWN=0
 
@@ -256,7 +257,7 @@ lab_delay() {
 # invoked us in a context where set -e is ignored (if, ||, &&).
 # shellcheck disable=SC2016 # $0 and $@ expand in the child bash
 _lab_sub() {
-	env LAB_PREFIX="$LAB_PREFIX" LAB_REPLICAS="$LAB_REPLICAS" LAB_DIR="$LAB_DIR" \
+	env LAB_PREFIX="$LAB_PREFIX" LAB_REPLICAS="$LAB_REPLICAS" _LAB_SUB_DIR="$LAB_DIR" \
 		LAB_BUILDDIR="$LAB_BUILDDIR" LAB_BIG_MB="$LAB_BIG_MB" LAB_DELAYS="${_LAB_DELAYS_ARG:-}" \
 		bash -euo pipefail -c '. "$0"; "$@"' "$_LAB_SH" "$@"
 }

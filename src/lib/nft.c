@@ -1,0 +1,399 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <arpa/inet.h>
+#include <net/if.h>
+
+#include <libmnl/libmnl.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/xt_NFQUEUE.h>
+#include <libnftnl/chain.h>
+#include <libnftnl/common.h>
+#include <libnftnl/expr.h>
+#include <libnftnl/rule.h>
+#include <libnftnl/table.h>
+
+#include "nft.h"
+
+#define BATCH_SIZE (256 * 1024)
+
+struct txn {
+	struct mnl_nlmsg_batch *b;
+	char *buf;
+	uint32_t seq;
+	unsigned acks; /* messages that will be acknowledged */
+};
+
+static void txn_begin(struct txn *x)
+{
+	/* libmnl lets the last message overrun the limit: twice the room */
+	x->buf = malloc(2 * BATCH_SIZE);
+	x->b = mnl_nlmsg_batch_start(x->buf, BATCH_SIZE);
+	x->seq = (uint32_t)time(NULL);
+	x->acks = 0;
+	nftnl_batch_begin(mnl_nlmsg_batch_current(x->b), x->seq++);
+	mnl_nlmsg_batch_next(x->b);
+}
+
+static void txn_free(struct txn *x)
+{
+	mnl_nlmsg_batch_stop(x->b);
+	free(x->buf);
+}
+
+static struct nlmsghdr *txn_msg(struct txn *x, uint16_t type, uint16_t flags)
+{
+	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(mnl_nlmsg_batch_current(x->b), type,
+						     NFPROTO_IPV4, flags | NLM_F_ACK, x->seq++);
+
+	x->acks++;
+	return nlh;
+}
+
+static void txn_next(struct txn *x)
+{
+	mnl_nlmsg_batch_next(x->b);
+}
+
+/* Send the transaction and read one answer per message: an error anywhere
+ * aborts the whole transaction in the kernel, and we report the first. */
+static int txn_commit(struct txn *x, char *err, size_t errlen)
+{
+	struct mnl_socket *nl = mnl_socket_open(NETLINK_NETFILTER);
+	char rbuf[MNL_SOCKET_BUFFER_SIZE];
+	int ret = -1;
+
+	nftnl_batch_end(mnl_nlmsg_batch_current(x->b), x->seq++);
+	mnl_nlmsg_batch_next(x->b);
+	if (!nl || mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+		snprintf(err, errlen, "netlink: %s", strerror(errno));
+		goto out;
+	}
+	if (mnl_socket_sendto(nl, mnl_nlmsg_batch_head(x->b), mnl_nlmsg_batch_size(x->b)) < 0) {
+		snprintf(err, errlen, "netlink send: %s", strerror(errno));
+		goto out;
+	}
+	while (x->acks) {
+		struct pollfd p = { .fd = mnl_socket_get_fd(nl), .events = POLLIN };
+		int n;
+
+		if (poll(&p, 1, 2000) <= 0) {
+			snprintf(err, errlen, "nftables: no answer from the kernel");
+			goto out;
+		}
+		n = (int)mnl_socket_recvfrom(nl, rbuf, sizeof(rbuf));
+		if (n < 0)
+			goto fail;
+		for (struct nlmsghdr *h = (struct nlmsghdr *)rbuf; mnl_nlmsg_ok(h, n);
+		     h = mnl_nlmsg_next(h, &n)) {
+			const struct nlmsgerr *e = mnl_nlmsg_get_payload(h);
+
+			if (h->nlmsg_type != NLMSG_ERROR)
+				continue;
+			if (e->error) {
+				errno = -e->error;
+				goto fail;
+			}
+			x->acks--;
+		}
+	}
+	ret = 0;
+	goto out;
+fail:
+	snprintf(err, errlen, "nftables: %s%s", strerror(errno),
+		 errno == ENOENT ? " (is nft_compat/xt_NFQUEUE available?)" : "");
+out:
+	if (nl)
+		mnl_socket_close(nl);
+	return ret;
+}
+
+/* ------------------------------------------------------------- messages */
+
+static void add_table(struct txn *x, const char *name, uint16_t type, uint16_t flags)
+{
+	struct nftnl_table *t = nftnl_table_alloc();
+	struct nlmsghdr *nlh;
+
+	nftnl_table_set_str(t, NFTNL_TABLE_NAME, name);
+	nftnl_table_set_u32(t, NFTNL_TABLE_FAMILY, NFPROTO_IPV4);
+	nlh = txn_msg(x, type, flags);
+	nftnl_table_nlmsg_build_payload(nlh, t);
+	nftnl_table_free(t);
+	txn_next(x);
+}
+
+static void add_chain(struct txn *x, const char *table, const struct wlb_nft_chain *c)
+{
+	struct nftnl_chain *ch = nftnl_chain_alloc();
+	struct nlmsghdr *nlh;
+
+	nftnl_chain_set_str(ch, NFTNL_CHAIN_TABLE, table);
+	nftnl_chain_set_str(ch, NFTNL_CHAIN_NAME, c->name);
+	nftnl_chain_set_str(ch, NFTNL_CHAIN_TYPE, "filter");
+	nftnl_chain_set_u32(ch, NFTNL_CHAIN_HOOKNUM, c->hook);
+	nftnl_chain_set_s32(ch, NFTNL_CHAIN_PRIO, c->prio);
+	nftnl_chain_set_u32(ch, NFTNL_CHAIN_POLICY, NF_ACCEPT);
+	nlh = txn_msg(x, NFT_MSG_NEWCHAIN, NLM_F_CREATE);
+	nftnl_chain_nlmsg_build_payload(nlh, ch);
+	nftnl_chain_free(ch);
+	txn_next(x);
+}
+
+static void e_meta(struct nftnl_rule *r, uint32_t key)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("meta");
+
+	nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, key);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_META_DREG, NFT_REG_1);
+	nftnl_rule_add_expr(r, e);
+}
+
+static void e_payload(struct nftnl_rule *r, uint32_t base, uint32_t off, uint32_t len)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("payload");
+
+	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_BASE, base);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET, off);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_LEN, len);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_DREG, NFT_REG_1);
+	nftnl_rule_add_expr(r, e);
+}
+
+static void e_cmp(struct nftnl_rule *r, const void *data, uint32_t len)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("cmp");
+
+	nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_SREG, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_OP, NFT_CMP_EQ);
+	nftnl_expr_set(e, NFTNL_EXPR_CMP_DATA, data, len);
+	nftnl_rule_add_expr(r, e);
+}
+
+static void e_bitwise(struct nftnl_rule *r, uint8_t mask)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("bitwise");
+	uint8_t xor = 0;
+
+	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, 1);
+	nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, &mask, 1);
+	nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, &xor, 1);
+	nftnl_rule_add_expr(r, e);
+}
+
+static void match_tcp(struct nftnl_rule *r)
+{
+	uint8_t tcp = IPPROTO_TCP;
+
+	e_meta(r, NFT_META_L4PROTO);
+	e_cmp(r, &tcp, 1);
+}
+
+static void add_match(struct nftnl_rule *r, const struct wlb_nft_match *m)
+{
+	uint16_t port = htons((uint16_t)m->a);
+	uint8_t b8 = (uint8_t)m->b, a8 = (uint8_t)m->a;
+	char ifname[IFNAMSIZ] = { 0 };
+
+	switch (m->kind) {
+	case WLB_M_PROTO:
+		e_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 9, 1);
+		e_cmp(r, &a8, 1);
+		break;
+	case WLB_M_TCP_SPORT:
+	case WLB_M_TCP_DPORT:
+		match_tcp(r);
+		e_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, m->kind == WLB_M_TCP_SPORT ? 0 : 2, 2);
+		e_cmp(r, &port, 2);
+		break;
+	case WLB_M_TCP_FLAGS:
+		match_tcp(r);
+		e_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 13, 1);
+		e_bitwise(r, a8);
+		e_cmp(r, &b8, 1);
+		break;
+	case WLB_M_MARK:
+		e_meta(r, NFT_META_MARK);
+		e_cmp(r, &m->a, 4);
+		break;
+	case WLB_M_IIFNAME:
+		strncpy(ifname, m->s, IFNAMSIZ - 1);
+		e_meta(r, NFT_META_IIFNAME);
+		e_cmp(r, ifname, IFNAMSIZ);
+		break;
+	case WLB_M_NONE:
+		break;
+	}
+}
+
+static void add_action(struct nftnl_rule *r, const struct wlb_nft_rule *spec)
+{
+	struct nftnl_expr *e;
+
+	if (spec->action == WLB_A_QUEUE) {
+		/* libnftnl takes ownership of the target's info blob */
+		struct xt_NFQ_info_v3 *info = calloc(1, sizeof(*info));
+
+		info->queuenum = spec->queue;
+		info->queues_total = 1;
+		info->flags = NFQ_FLAG_BYPASS;
+		e = nftnl_expr_alloc("target");
+		nftnl_expr_set_str(e, NFTNL_EXPR_TG_NAME, "NFQUEUE");
+		nftnl_expr_set_u32(e, NFTNL_EXPR_TG_REV, 3);
+		nftnl_expr_set(e, NFTNL_EXPR_TG_INFO, info, sizeof(*info));
+	} else if (spec->action == WLB_A_NOTRACK) {
+		e = nftnl_expr_alloc("notrack");
+	} else {
+		e = nftnl_expr_alloc("immediate");
+		nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, NF_ACCEPT);
+	}
+	nftnl_rule_add_expr(r, e);
+}
+
+static void add_rule(struct txn *x, const struct wlb_nft_table *t, const struct wlb_nft_rule *spec)
+{
+	struct nftnl_rule *r = nftnl_rule_alloc();
+	struct nlmsghdr *nlh;
+
+	nftnl_rule_set_str(r, NFTNL_RULE_TABLE, t->name);
+	nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, t->chains[spec->chain].name);
+	nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, NFPROTO_IPV4);
+	for (unsigned i = 0; i < WLB_NFT_MAX_MATCH; i++)
+		add_match(r, &spec->m[i]);
+	add_action(r, spec);
+	nlh = txn_msg(x, NFT_MSG_NEWRULE, NLM_F_APPEND | NLM_F_CREATE);
+	nftnl_rule_nlmsg_build_payload(nlh, r);
+	nftnl_rule_free(r);
+	txn_next(x);
+}
+
+int wlb_nft_install(const struct wlb_nft_table *t, char *err, size_t errlen)
+{
+	struct txn x;
+	int ret;
+
+	txn_begin(&x);
+	/* add-then-delete makes "replace" work whether or not it exists */
+	add_table(&x, t->name, NFT_MSG_NEWTABLE, NLM_F_CREATE);
+	add_table(&x, t->name, NFT_MSG_DELTABLE, 0);
+	add_table(&x, t->name, NFT_MSG_NEWTABLE, NLM_F_CREATE);
+	for (unsigned i = 0; i < t->n_chains; i++)
+		add_chain(&x, t->name, &t->chains[i]);
+	for (unsigned i = 0; i < t->n_rules; i++)
+		add_rule(&x, t, &t->rules[i]);
+	ret = txn_commit(&x, err, errlen);
+	txn_free(&x);
+	return ret;
+}
+
+int wlb_nft_remove(const char *table, char *err, size_t errlen)
+{
+	struct txn x;
+	int ret;
+
+	txn_begin(&x);
+	add_table(&x, table, NFT_MSG_NEWTABLE, NLM_F_CREATE);
+	add_table(&x, table, NFT_MSG_DELTABLE, 0);
+	ret = txn_commit(&x, err, errlen);
+	txn_free(&x);
+	return ret;
+}
+
+static int table_cb(const struct nlmsghdr *nlh, void *data)
+{
+	*(int *)data = 1;
+	return MNL_CB_OK;
+}
+
+int wlb_nft_exists(const char *table)
+{
+	struct mnl_socket *nl = mnl_socket_open(NETLINK_NETFILTER);
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nftnl_table *t = nftnl_table_alloc();
+	struct nlmsghdr *nlh;
+	int found = -1, n;
+
+	if (!nl || mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0)
+		goto out;
+	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETTABLE, NFPROTO_IPV4, NLM_F_ACK, 1);
+	nftnl_table_set_str(t, NFTNL_TABLE_NAME, table);
+	nftnl_table_nlmsg_build_payload(nlh, t);
+	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0)
+		goto out;
+	found = 0;
+	n = (int)mnl_socket_recvfrom(nl, buf, sizeof(buf));
+	while (n > 0) {
+		int r = mnl_cb_run(buf, (size_t)n, 1, mnl_socket_get_portid(nl), table_cb, &found);
+
+		if (r <= 0)
+			break;
+		n = (int)mnl_socket_recvfrom(nl, buf, sizeof(buf));
+	}
+out:
+	nftnl_table_free(t);
+	if (nl)
+		mnl_socket_close(nl);
+	return found;
+}
+
+/* ---------------------------------------------------------------- print */
+
+static const char *const hook_names[] = { "prerouting", "input", "forward", "output",
+					  "postrouting" };
+
+static void print_match(FILE *f, const struct wlb_nft_match *m)
+{
+	switch (m->kind) {
+	case WLB_M_PROTO:
+		fprintf(f, "ip protocol %u ", m->a);
+		break;
+	case WLB_M_TCP_SPORT:
+		fprintf(f, "tcp sport %u ", m->a);
+		break;
+	case WLB_M_TCP_DPORT:
+		fprintf(f, "tcp dport %u ", m->a);
+		break;
+	case WLB_M_TCP_FLAGS:
+		fprintf(f, "tcp flags & 0x%02x == 0x%02x ", m->a, m->b);
+		break;
+	case WLB_M_MARK:
+		fprintf(f, "meta mark 0x%08x ", m->a);
+		break;
+	case WLB_M_IIFNAME:
+		fprintf(f, "iifname \"%s\" ", m->s);
+		break;
+	case WLB_M_NONE:
+		break;
+	}
+}
+
+void wlb_nft_print(const struct wlb_nft_table *t, FILE *f)
+{
+	fprintf(f, "table ip %s {\n", t->name);
+	for (unsigned c = 0; c < t->n_chains; c++) {
+		fprintf(f, "\tchain %s {\n\t\ttype filter hook %s priority %d; policy accept;\n",
+			t->chains[c].name, hook_names[t->chains[c].hook % 5], t->chains[c].prio);
+		for (unsigned i = 0; i < t->n_rules; i++) {
+			const struct wlb_nft_rule *r = &t->rules[i];
+
+			if (r->chain != c)
+				continue;
+			fprintf(f, "\t\t");
+			for (unsigned m = 0; m < WLB_NFT_MAX_MATCH; m++)
+				print_match(f, &r->m[m]);
+			if (r->action == WLB_A_QUEUE)
+				fprintf(f, "queue num %u bypass\n", r->queue);
+			else
+				fprintf(f, "%s\n", r->action == WLB_A_NOTRACK ? "notrack" : "accept");
+		}
+		fprintf(f, "\t}\n");
+	}
+	fprintf(f, "}\n");
+}

@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The daemons' netfilter rules, as one nftables table per daemon, loaded
+ * in one atomic transaction through libnftnl.
+ *
+ * Why libnftnl and not nft(8): kernels built without CONFIG_NFT_QUEUE (this
+ * project's lab machines among them) refuse nft's native "queue"
+ * statement, while the xtables NFQUEUE target works everywhere through
+ * nft_compat.  iptables(8) can load that target only into its fixed tables,
+ * whose priorities do not include "after source NAT", which the client
+ * gateway needs.  Built here, the rule carries the compat NFQUEUE target in
+ * a table and at a priority of our choosing, and "nft list ruleset" shows
+ * it as "queue num N bypass".
+ */
+#ifndef WLB_NFT_H
+#define WLB_NFT_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+enum wlb_nft_match_kind {
+	WLB_M_NONE = 0,
+	WLB_M_PROTO,     /* ip protocol == a */
+	WLB_M_TCP_SPORT, /* tcp sport == a (host order) */
+	WLB_M_TCP_DPORT, /* tcp dport == a (host order) */
+	WLB_M_TCP_FLAGS, /* tcp flags & a == b */
+	WLB_M_MARK,      /* meta mark == a */
+	WLB_M_IIFNAME,   /* iifname == s */
+};
+
+struct wlb_nft_match {
+	enum wlb_nft_match_kind kind;
+	uint32_t a, b;
+	const char *s;
+};
+
+enum wlb_nft_action {
+	WLB_A_QUEUE, /* NFQUEUE num queue, bypass when nobody listens */
+	WLB_A_NOTRACK,
+	WLB_A_ACCEPT,
+};
+
+#define WLB_NFT_MAX_MATCH 3
+#define WLB_NFT_MAX_CHAINS 4
+#define WLB_NFT_MAX_RULES 128
+
+struct wlb_nft_rule {
+	unsigned chain; /* index into chains */
+	struct wlb_nft_match m[WLB_NFT_MAX_MATCH];
+	enum wlb_nft_action action;
+	uint16_t queue;
+};
+
+struct wlb_nft_chain {
+	const char *name;
+	unsigned hook; /* NF_INET_* */
+	int prio;
+};
+
+struct wlb_nft_table {
+	const char *name;
+	struct wlb_nft_chain chains[WLB_NFT_MAX_CHAINS];
+	unsigned n_chains;
+	struct wlb_nft_rule rules[WLB_NFT_MAX_RULES];
+	unsigned n_rules;
+};
+
+/* Replace the table (family ip) atomically: created when absent, else its
+ * old contents go in the same transaction. */
+int wlb_nft_install(const struct wlb_nft_table *t, char *err, size_t errlen);
+/* Delete the table; absent is not an error. */
+int wlb_nft_remove(const char *table, char *err, size_t errlen);
+/* Whether the table exists: 1 yes, 0 no, -1 error. */
+int wlb_nft_exists(const char *table);
+/* The same rules in nft(8) syntax, for --dry-run and the manual. */
+void wlb_nft_print(const struct wlb_nft_table *t, FILE *f);
+
+#endif
