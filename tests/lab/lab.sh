@@ -18,9 +18,10 @@
 #  +--------+         +-------+              +-------+              +-------+              +--------+
 #  | client |eth0 lan0|  cgw  |wan0      cgw0|  wan  |sgw0      wan0|  sgw  |lan0      eth0| origin |
 #  |     .2 |---------| .1 .1 |--------------| .2 .5 |--------------| .6 .1 |--------------| .10    |
-#  +--------+         +-------+  link        +-------+  link        +-------+              +--------+
-#   default via .1     default   "client"     |  |  |   "origin"    default via 198.51.100.5
-#                      via .2    queue 100    |  |  |   queue 101    origin: default via 203.0.113.1
+#  +--------+         +-------+  link        +-------+              +-------+  link        +--------+
+#   default via .1     default   "client"     |  |  |                default   "origin"
+#                      via .2    queue 100    |  |  |  (sgw: default via 198.51.100.5; queue 101
+#                                             |  |  |   origin: default via 203.0.113.1)
 #                                          r10|  |rK0 (198.51.100.16+4(K-1)+1/30)
 #                       link "replica1"       |  |        link "replicaK", queue 101+K
 #                       queue 102         eth0|  |eth0 (198.51.100.16+4(K-1)+2/30)
@@ -41,8 +42,10 @@
 # every interface); routers (cgw, wan, sgw) have ip_forward=1.
 #
 # Link delay (this kernel has no netem).  Delays are one-way, per link, applied in the
-# wan namespace by the project's tool $LAB_BUILDDIR/tests/lab/wlb-delay (-q QUEUE -d MS),
-# one process per delayed link.  Packets reach it through NFQUEUE rules in wan.  This
+# wan namespace (the "origin" link: in sgw, between sgw and origin, so that the
+# redirector at the origin site's edge copies a SYN to the replicas before the SYN
+# pays the origin's distance) by the project's tool $LAB_BUILDDIR/tests/lab/wlb-delay (-q QUEUE -d MS),
+# one process per delayed link.  Packets reach it through NFQUEUE rules.  This
 # kernel is built without nft's "queue" expression (CONFIG_NFT_QUEUE unset: "nft add
 # rule ... queue num N" fails with ENOENT), so the rules are xtables NFQUEUE targets
 # loaded with iptables-nft (nft_compat; "nft list ruleset" shows them as
@@ -53,14 +56,14 @@
 # base chains because a queue verdict ends the chain: a packet crossing two delayed
 # links (client -> replica with a client delay) gets both delays, since the packet
 # accepted by the first wlb-delay continues with the next base chain of the hook.
-#     link       wan interface   queue   default one-way delay (env override)
-#     client     cgw0            100     0 ms  (LAB_DELAY_CLIENT)
-#     origin     sgw0            101     80 ms (LAB_DELAY_ORIGIN)
+#     link       interface       queue   default one-way delay (env override)
+#     client     wan cgw0        100     0 ms  (LAB_DELAY_CLIENT)
+#     origin     sgw lan0        101     80 ms (LAB_DELAY_ORIGIN)
 #     replica1   r10             102     5 ms  (LAB_DELAY_REPLICA1)
 #     replica2   r20             103     40 ms (LAB_DELAY_REPLICA2)
 #     replicaK   rK0             101+K   60 ms (LAB_DELAY_REPLICAk), K = 3..8
 # A delay of 0 means no rule and no process for that link.  Queues 0-99 are left to
-# the wlb daemons; the lab uses 100-109 in wan only.
+# the wlb daemons; the lab uses 100-109 in wan and sgw only.
 #
 # HTTP: one nginx instance per server (origin, replica1..N), all with the same docroot
 # (index.html, /10m = 10 MiB, /big = LAB_BIG_MB MiB (default 100) of random data) and
@@ -209,9 +212,19 @@ _lab_link_iface() {
 	local k
 	case "$1" in
 	client) echo cgw0 ;;
-	origin) echo sgw0 ;;
+	origin) echo lan0 ;;
 	replica*) k=$(_lab_replica_k "$1") || return 1; echo "r${k}0" ;;
 	*) _lab_err "unknown link '$1'" ;;
+	esac
+}
+
+# The namespace whose forwarding path delays the link.  The origin's delay sits
+# between sgw and origin, so the redirector in sgw sees a SYN at once: the
+# copies to the replicas do not pay the origin's distance twice.
+_lab_link_host() {
+	case "$1" in
+	origin) echo sgw ;;
+	*) echo wan ;;
 	esac
 }
 
@@ -424,36 +437,48 @@ _lab_build_servers() {
 # ---------------------------------------------------------------- delays (run in _lab_sub)
 
 # iptables-nft (xtables NFQUEUE through nft_compat): this kernel has no nft "queue".
-_lab_ipt() {
+_lab_ipt() { # HOST ARGS...
+	local h=$1
+	shift
 	if command -v iptables-nft >/dev/null 2>&1; then
-		lab_exec wan iptables-nft -w 5 "$@"
+		lab_exec "$h" iptables-nft -w 5 "$@"
 	else
-		lab_exec wan iptables -w 5 "$@"
+		lab_exec "$h" iptables -w 5 "$@"
 	fi
 }
 
-_lab_ipt_restore() {
+_lab_ipt_restore() { # HOST
 	if command -v iptables-nft-restore >/dev/null 2>&1; then
-		lab_exec wan iptables-nft-restore -w 5 --noflush
+		lab_exec "$1" iptables-nft-restore -w 5 --noflush
 	else
-		lab_exec wan iptables-restore -w 5 --noflush
+		lab_exec "$1" iptables-restore -w 5 --noflush
 	fi
 }
 
 _lab_delay_rules_init() {
-	_lab_ipt -t mangle -N WLBLAB_IN
-	_lab_ipt -t mangle -A FORWARD -j WLBLAB_IN
-	_lab_ipt -t filter -N WLBLAB_OUT
-	_lab_ipt -t filter -A FORWARD -j WLBLAB_OUT
+	local h
+	for h in wan sgw; do
+		_lab_ipt "$h" -t mangle -N WLBLAB_IN
+		_lab_ipt "$h" -t mangle -A FORWARD -j WLBLAB_IN
+		_lab_ipt "$h" -t filter -N WLBLAB_OUT
+		_lab_ipt "$h" -t filter -A FORWARD -j WLBLAB_OUT
+	done
 }
 
-# Rewrite both delay chains from the state files, in one iptables-restore transaction.
 _lab_delay_rules_apply() {
-	local f="$LAB_DIR/state/delay-rules.txt" l ifc q ms
+	_lab_delay_rules_apply_host wan
+	_lab_delay_rules_apply_host sgw
+}
+
+# Rewrite both delay chains of HOST from the state files, in one
+# iptables-restore transaction.
+_lab_delay_rules_apply_host() {
+	local h=$1 f="$LAB_DIR/state/delay-rules-$1.txt" l ifc q ms
 	{
 		echo "*mangle"
 		echo "-F WLBLAB_IN"
 		for l in $(lab_links); do
+			[ "$(_lab_link_host "$l")" = "$h" ] || continue
 			ms=$(lab_delay "$l")
 			[ "$ms" -gt 0 ] || continue
 			ifc=$(_lab_link_iface "$l")
@@ -464,6 +489,7 @@ _lab_delay_rules_apply() {
 		echo "*filter"
 		echo "-F WLBLAB_OUT"
 		for l in $(lab_links); do
+			[ "$(_lab_link_host "$l")" = "$h" ] || continue
 			ms=$(lab_delay "$l")
 			[ "$ms" -gt 0 ] || continue
 			ifc=$(_lab_link_iface "$l")
@@ -472,12 +498,12 @@ _lab_delay_rules_apply() {
 		done
 		echo "COMMIT"
 	} >"$f"
-	_lab_ipt_restore <"$f"
+	_lab_ipt_restore "$h" <"$f"
 }
 
-_lab_queue_bound() { # QUEUE: is a listener bound to it in wan?
-	lab_exec wan cat /proc/net/netfilter/nfnetlink_queue 2>/dev/null |
-		awk -v q="$1" '$1 == q { found = 1 } END { exit !found }'
+_lab_queue_bound() { # HOST QUEUE: is a listener bound to it in HOST?
+	lab_exec "$1" cat /proc/net/netfilter/nfnetlink_queue 2>/dev/null |
+		awk -v q="$2" '$1 == q { found = 1 } END { exit !found }'
 }
 
 _lab_proc_alive() { # PID: alive and not a zombie
@@ -497,11 +523,11 @@ _lab_delay_start() { # LINK
 		"(build it, or set LAB_DELAY_${l^^}=0)" || return 1
 	log="$LAB_DIR/log/delay-$l.log"
 	mkdir -p "$LAB_DIR/log"
-	ip netns exec "$(lab_ns wan)" "$bin" -q "$q" -d "$ms" </dev/null >>"$log" 2>&1 &
+	ip netns exec "$(lab_ns "$(_lab_link_host "$l")")" "$bin" -q "$q" -d "$ms" </dev/null >>"$log" 2>&1 &
 	pid=$!
 	echo "$pid" >"$LAB_DIR/state/delay.$l.pid"
 	for ((i = 0; i < 100; i++)); do
-		_lab_queue_bound "$q" && return 0
+		_lab_queue_bound "$(_lab_link_host "$l")" "$q" && return 0
 		if ! _lab_proc_alive "$pid"; then
 			cat "$log" >&2 2>/dev/null || true
 			_lab_err "wlb-delay for link $l (queue $q) exited at start"

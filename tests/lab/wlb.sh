@@ -1,0 +1,190 @@
+# shellcheck shell=bash
+#
+# tests/lab/wlb.sh -- run the wlb daemons in the lab.  Source after lab.sh:
+#
+#     . tests/lab/lab.sh; . tests/lab/wlb.sh
+#     lab_up; wlb_up            # rules + daemons: clientgw in cgw, redirector in sgw,
+#                               # replicad in every replica
+#     wlb_counter cgw clientgw synack_replica_won
+#     wlb_down                  # stop daemons, remove their rules (lab_down does it too)
+#
+# Each host gets its own configuration file, generated from the lab's addresses
+# (wlb_conf HOST prints its path).  Settings can be changed per test through
+# environment variables before wlb_up, or with wlb_replica_set later:
+#   WLB_MODE (A)                    configuration of the origin's service
+#   WLB_REPLICA<k>_STATE (active)   WLB_REPLICA<k>_MAX_EST (0)
+#   WLB_CLIENTGW_EXTRA, WLB_REPLICAD_EXTRA   lines appended to the section
+#
+# The daemons are started in the foreground of a background job, as systemd
+# would (Type=notify, no fork); the rules are installed by wlb-rules before and
+# removed after, as the units' ExecStartPre/ExecStopPost do.
+
+WLB_Q_CLIENTGW=0
+WLB_Q_REDIRECTOR=1
+WLB_Q_REPLICAD=2
+declare -A _WLB_PID=()
+
+wlb_bin() {
+	printf '%s/src/%s\n' "${LAB_BUILDDIR:?}" "$1"
+}
+
+wlb_conf() {
+	printf '%s/wlb-%s.conf\n' "${LAB_DIR:?}" "$1"
+}
+
+wlb_state() { # HOST DAEMON
+	printf '%s/state/%s-%s.state\n' "${LAB_DIR:?}" "$1" "$2"
+}
+
+_wlb_replicas_list() {
+	local k out=""
+	for ((k = 1; k <= LAB_REPLICAS; k++)); do
+		out+="${out:+, }\"$(lab_replica_ip "$k")\""
+	done
+	printf '%s' "$out"
+}
+
+# The configuration a host's daemon reads: the shared services list and the
+# host's own section.
+_wlb_write_conf() { # HOST
+	local h=$1 k f
+	f=$(wlb_conf "$h")
+	{
+		printf 'services = (\n  { origin = "%s"; ports = [ 80 ]; replicable = true;\n' "$LAB_ORIGIN_IP"
+		printf '    configuration = "%s"; replicas = [ %s ]; }\n);\n' "${WLB_MODE:-A}" "$(_wlb_replicas_list)"
+		case "$h" in
+		cgw)
+			printf 'clientgw: {\n  queue = %d;\n  web_ports = [ 80 ];\n' "$WLB_Q_CLIENTGW"
+			printf '  half_open_timeout = 10;\n  linger = 2;\n%s\n};\n' "${WLB_CLIENTGW_EXTRA:-}"
+			;;
+		sgw)
+			printf 'redirector: {\n  queue = %d;\n  address = "%s";\n};\n' "$WLB_Q_REDIRECTOR" "$LAB_SGW_IP"
+			;;
+		replica*)
+			k=${h#replica}
+			local st=WLB_REPLICA${k}_STATE mx=WLB_REPLICA${k}_MAX_EST
+			printf 'replicad: {\n  queue = %d;\n  service_address = "%s";\n' "$WLB_Q_REPLICAD" "$(lab_replica_ip "$k")"
+			printf '  redirectors = [ "%s" ];\n  state = "%s";\n' "$LAB_SGW_IP" "${!st:-active}"
+			printf '  max_established = %s;\n%s\n};\n' "${!mx:-0}" "${WLB_REPLICAD_EXTRA:-}"
+			;;
+		esac
+	} >"$f"
+}
+
+_wlb_daemon_of() {
+	case "$1" in
+	cgw) echo clientgw ;;
+	sgw) echo redirector ;;
+	replica*) echo replicad ;;
+	*) return 1 ;;
+	esac
+}
+
+_wlb_queue_bound() { # HOST QUEUE
+	lab_exec "$1" cat /proc/net/netfilter/nfnetlink_queue 2>/dev/null |
+		awk -v q="$2" '$1 == q { found = 1 } END { exit !found }'
+}
+
+# wlb_start HOST: install the rules of the host's daemon and start it.
+wlb_start() {
+	local h=$1 d q i
+	d=$(_wlb_daemon_of "$h") || { lab_fail "wlb_start: no daemon for $h"; return 1; }
+	[ -n "${_WLB_PID[$h]:-}" ] && return 0
+	[ -f "$(wlb_conf "$h")" ] || _wlb_write_conf "$h"
+	lab_exec "$h" "$(wlb_bin wlb-rules)" -c "$(wlb_conf "$h")" install "$d" || return 1
+	# ip(8) execs the daemon: $! is the daemon itself, not a subshell
+	ip netns exec "$(lab_ns "$h")" "$(wlb_bin "wlb-$d")" -c "$(wlb_conf "$h")" \
+		-s "$(wlb_state "$h" "$d")" ${WLB_VERBOSE:+-v} >>"$LAB_DIR/log/$h-$d.log" 2>&1 &
+	_WLB_PID[$h]=$!
+	case "$d" in
+	clientgw) q=$WLB_Q_CLIENTGW ;;
+	redirector) q=$WLB_Q_REDIRECTOR ;;
+	*) q=$WLB_Q_REPLICAD ;;
+	esac
+	for ((i = 0; i < 100; i++)); do
+		_wlb_queue_bound "$h" "$q" && return 0
+		kill -0 "${_WLB_PID[$h]}" 2>/dev/null || break
+		sleep 0.05
+	done
+	lab_fail "wlb-$d did not bind queue $q in $h: $(tail -n 3 "$LAB_DIR/log/$h-$d.log")"
+	return 1
+}
+
+# wlb_stop HOST [--keep-rules]: stop the daemon (SIGTERM) and remove its rules.
+wlb_stop() {
+	local h=$1 d pid i
+	d=$(_wlb_daemon_of "$h") || return 1
+	pid=${_WLB_PID[$h]:-}
+	if [ -n "$pid" ]; then
+		kill -TERM "$pid" 2>/dev/null || true
+		for ((i = 0; i < 100; i++)); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.05
+		done
+		wait "$pid" 2>/dev/null || true
+		unset "_WLB_PID[$h]"
+	fi
+	[ "${2:-}" = --keep-rules ] && return 0
+	lab_exec "$h" "$(wlb_bin wlb-rules)" -c "$(wlb_conf "$h")" remove "$d"
+}
+
+# wlb_kill HOST: the daemon dies (SIGKILL): its rules stay, traffic must flow.
+wlb_kill() {
+	local h=$1 pid=${_WLB_PID[$1]:-}
+	[ -n "$pid" ] || return 0
+	kill -KILL "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+	unset "_WLB_PID[$h]"
+}
+
+wlb_hosts() {
+	local k
+	echo cgw sgw
+	for ((k = 1; k <= LAB_REPLICAS; k++)); do echo "replica$k"; done
+}
+
+wlb_up() {
+	local h
+	for h in $(wlb_hosts); do _wlb_write_conf "$h"; done
+	for h in $(wlb_hosts); do wlb_start "$h" || return 1; done
+	lab_at_down wlb_down
+}
+
+wlb_down() {
+	local h
+	for h in $(wlb_hosts); do wlb_stop "$h" 2>/dev/null || true; done
+}
+
+# wlb_reload HOST: rewrite the host's configuration from the environment and
+# send SIGHUP.
+wlb_reload() {
+	local h=$1
+	_wlb_write_conf "$h"
+	kill -HUP "${_WLB_PID[$h]}"
+	sleep 0.2
+}
+
+# wlb_dump HOST: have the daemon write its state file (SIGUSR1) and print it.
+wlb_dump() {
+	local h=$1 d f i before
+	d=$(_wlb_daemon_of "$h") || return 1
+	f=$(wlb_state "$h" "$d")
+	before=$(stat -c %y "$f" 2>/dev/null || echo none)
+	kill -USR1 "${_WLB_PID[$h]}" 2>/dev/null || { lab_fail "wlb_dump: no daemon in $h"; return 1; }
+	for ((i = 0; i < 100; i++)); do
+		[ "$(stat -c %y "$f" 2>/dev/null || echo none)" != "$before" ] && break
+		sleep 0.02
+	done
+	sleep 0.02
+	cat "$f"
+}
+
+# wlb_counter HOST NAME: one counter from a fresh state dump.
+wlb_counter() {
+	wlb_dump "$1" | awk -v n="$2" '$1 == n { print $2; found = 1 } END { if (!found) print 0 }'
+}
+
+# wlb_rules_left HOST: prints the wlb tables still present in the host.
+wlb_rules_left() {
+	lab_exec "$1" nft list tables 2>/dev/null | grep -o 'wlb_[a-z]*' || true
+}
