@@ -14,6 +14,8 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR
 # shellcheck source=lab.sh
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lab.sh"
+# shellcheck source=wlb.sh
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/wlb.sh"
 
 DEMO_SECTIONS=(topology baseline daemons)
 
@@ -45,10 +47,39 @@ demo_baseline() {
 	done
 }
 
-# Placeholder: start the wlb daemons (clientgw in cgw, redirector in sgw, replicad in
-# each replica) and show the client being served by a near replica.
+race() { # DESC: fetch the origin's /name three times, print who answered
+	local i out
+	for ((i = 1; i <= 3; i++)); do
+		out=$(lab_curl client "http://$LAB_ORIGIN_IP/name" \
+			-w ' %{remote_ip} %{time_connect}' 2>&1 | tr '\n' ' ') || out="(error) $out"
+		read -r who ip t <<<"$out"
+		printf '%-34s %-9s %-14s %9.1f\n' "$1" "$who" "$ip" "$(awk -v t="$t" 'BEGIN{print t*1000}')"
+	done
+}
+
+# The race: the three daemons running, the client asking the origin's address.
 demo_daemons() {
-	:
+	section "wlb: clientgw in cgw, redirector in sgw, replicad in each replica"
+	wlb_up
+	printf '%-34s %-9s %-14s %9s\n' "delays (one-way)" "served by" "client's peer" "connect/ms"
+	race "origin 80, replica1 5, replica2 40"
+	lab_set_delay replica1 60 >/dev/null 2>&1
+	lab_set_delay replica2 10 >/dev/null 2>&1
+	race "origin 80, replica1 60, replica2 10"
+	lab_set_delay origin 3 >/dev/null 2>&1
+	race "origin 3, replica1 60, replica2 10"
+	lab_set_delay origin 80 >/dev/null 2>&1
+	lab_set_delay replica1 5 >/dev/null 2>&1
+	lab_set_delay replica2 40 >/dev/null 2>&1
+	wlb_stop sgw
+	race "(no redirector) default delays"
+	wlb_start sgw
+	sleep 1 # the losers' late SYN-ACKs arrive and are reset
+	section "client gateway: counters and flow table (wlb-clientgw state file)"
+	wlb_dump cgw | grep -v '^nfq_\|^kernel_\|^emit\|^trunc\|^reload'
+	section "replica1: wlb-replicad state"
+	wlb_dump replica1 | grep -v '^nfq_\|^kernel_\|^emit\|^trunc\|^reload'
+	wlb_down
 }
 
 if [ ! -x "$(lab_delay_bin)" ]; then

@@ -302,7 +302,7 @@ _lab_build_net() {
 	existing=$(ip netns list | awk '{print $1}')
 	for h in $(lab_hosts); do
 		ns=$(lab_ns "$h")
-		if printf '%s\n' "$existing" | grep -qxF "$ns"; then
+		if printf '%s\n' "$existing" | grep -xF "$ns" >/dev/null; then
 			_lab_err "namespace $ns already exists (stale lab? remove it with: ip netns del $ns)"
 			return 1
 		fi
@@ -640,7 +640,7 @@ lab_up() {
 lab_set_delay() {
 	local l=${1:-} ms=${2:-}
 	[ -n "$LAB_DIR" ] && [ -d "$LAB_DIR" ] || _lab_err "lab_set_delay: the lab is not up" || return 1
-	lab_links | grep -qxF "$l" || _lab_err "lab_set_delay: unknown link '$l' (one of: $(lab_links | paste -sd' ' -))" || return 1
+	lab_links | grep -xF "$l" >/dev/null || _lab_err "lab_set_delay: unknown link '$l' (one of: $(lab_links | paste -sd' ' -))" || return 1
 	_lab_is_uint "$ms" || _lab_err "lab_set_delay: delay must be whole ms (got '$ms')" || return 1
 	lab_log "link $l: one-way delay $(lab_delay "$l") ms -> $ms ms"
 	_lab_sub _lab_set_delay "$l" "$ms"
@@ -664,7 +664,7 @@ lab_down() {
 	present=$(ip netns list 2>/dev/null | awk '{print $1}') || present=""
 	for h in $(_lab_all_hosts); do
 		ns="$LAB_PREFIX$h"
-		printf '%s\n' "$present" | grep -qxF "$ns" || continue
+		printf '%s\n' "$present" | grep -xF "$ns" >/dev/null || continue
 		pids+=" $(ip netns pids "$ns" 2>/dev/null | tr '\n' ' ' || true)"
 	done
 	for p in $pids; do kill -TERM "$p" 2>/dev/null || true; done
@@ -679,7 +679,7 @@ lab_down() {
 	done
 	for h in $(_lab_all_hosts); do
 		ns="$LAB_PREFIX$h"
-		printf '%s\n' "$present" | grep -qxF "$ns" || continue
+		printf '%s\n' "$present" | grep -xF "$ns" >/dev/null || continue
 		# pids started after the sweep (should not happen): kill them too
 		for p in $(ip netns pids "$ns" 2>/dev/null || true); do kill -KILL "$p" 2>/dev/null || true; done
 		ip netns del "$ns" 2>/dev/null || lab_log "warning: could not delete namespace $ns"

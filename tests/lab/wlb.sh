@@ -19,6 +19,21 @@
 # would (Type=notify, no fork); the rules are installed by wlb-rules before and
 # removed after, as the units' ExecStartPre/ExecStopPost do.
 
+# Like lab_fail, but returns: a failed check must not end the whole test.
+wlb_fail() {
+	printf 'FAIL: %s\n' "$*" >&2
+	return 1
+}
+
+# wlb_bg HOST CMD...: run CMD in HOST in the background.  Unlike "lab_exec &"
+# (a function, so a subshell), $! is then CMD itself and can be signalled.
+wlb_bg() {
+	local ns
+	ns=$(lab_ns "$1") || return 1
+	shift
+	ip netns exec "$ns" "$@" &
+}
+
 WLB_Q_CLIENTGW=0
 WLB_Q_REDIRECTOR=1
 WLB_Q_REPLICAD=2
@@ -88,7 +103,7 @@ _wlb_queue_bound() { # HOST QUEUE
 # wlb_start HOST: install the rules of the host's daemon and start it.
 wlb_start() {
 	local h=$1 d q i
-	d=$(_wlb_daemon_of "$h") || { lab_fail "wlb_start: no daemon for $h"; return 1; }
+	d=$(_wlb_daemon_of "$h") || { wlb_fail "wlb_start: no daemon for $h"; return 1; }
 	[ -n "${_WLB_PID[$h]:-}" ] && return 0
 	[ -f "$(wlb_conf "$h")" ] || _wlb_write_conf "$h"
 	lab_exec "$h" "$(wlb_bin wlb-rules)" -c "$(wlb_conf "$h")" install "$d" || return 1
@@ -106,7 +121,7 @@ wlb_start() {
 		kill -0 "${_WLB_PID[$h]}" 2>/dev/null || break
 		sleep 0.05
 	done
-	lab_fail "wlb-$d did not bind queue $q in $h: $(tail -n 3 "$LAB_DIR/log/$h-$d.log")"
+	wlb_fail "wlb-$d did not bind queue $q in $h: $(tail -n 3 "$LAB_DIR/log/$h-$d.log")"
 	return 1
 }
 
@@ -170,7 +185,7 @@ wlb_dump() {
 	d=$(_wlb_daemon_of "$h") || return 1
 	f=$(wlb_state "$h" "$d")
 	before=$(stat -c %y "$f" 2>/dev/null || echo none)
-	kill -USR1 "${_WLB_PID[$h]}" 2>/dev/null || { lab_fail "wlb_dump: no daemon in $h"; return 1; }
+	kill -USR1 "${_WLB_PID[$h]}" 2>/dev/null || { wlb_fail "wlb_dump: no daemon in $h"; return 1; }
 	for ((i = 0; i < 100; i++)); do
 		[ "$(stat -c %y "$f" 2>/dev/null || echo none)" != "$before" ] && break
 		sleep 0.02

@@ -1,0 +1,1937 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Unit tests of the wlb-clientgw policy (configuration A): clientgw_decide()
+ * is driven with crafted packets on a simulated clock, every branch of
+ * FIG. 2 (tag the SYN), FIG. 5A (the first SYN-ACK wins) and FIG. 6A (carry
+ * the connection to the winner), plus malformed input and a randomized
+ * robustness run.  Every packet the policy emits or mangles is parsed again
+ * and its checksums verified.
+ *
+ * Tests in the "known_bugs" case document defects of src/clientgw.c: they
+ * fail until the source is fixed (see the comment above each).
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <linux/netfilter.h>
+
+#include "clientgw.h"
+#include "conf.h"
+#include "daemon.h"
+#include "tag.h"
+#include "testpkt.h"
+
+#define CLIENT "192.0.2.2"
+#define MASQ "198.51.100.1" /* a masqueraded client: the router's address */
+#define ORIGIN "203.0.113.10"
+#define ORIGIN_B "203.0.113.20" /* replicable = false, configuration B */
+#define ORIGIN2 "203.0.113.30"
+#define REPLICA1 "198.51.100.18"
+#define REPLICA2 "198.51.100.22"
+#define ELSEWHERE "100.64.1.1" /* not listed in services */
+#define CPORT 40000
+#define CLIENT_ISN 1000u
+#define SERVER_ISN 700000u
+#define T0 1000000u
+
+#define HALF_OPEN_MS 10000u
+#define IDLE_MS 300000u
+#define LINGER_MS 2000u
+
+#define PKT_CAP 4096
+
+static const char conf_a[] =
+	"services = (\n"
+	"  { origin = \"203.0.113.10\"; ports = [ 80, 443 ]; replicable = true;\n"
+	"    configuration = \"A\"; replicas = [ \"198.51.100.18\", \"198.51.100.22\" ]; },\n"
+	"  { origin = \"203.0.113.20\"; ports = [ 443 ]; replicable = false;\n"
+	"    configuration = \"B\"; replicas = [ ]; },\n"
+	"  { origin = \"203.0.113.30\"; ports = [ 80 ]; replicable = true;\n"
+	"    configuration = \"A\"; replicas = [ \"198.51.100.18\" ]; }\n"
+	");\n"
+	"clientgw: {\n"
+	"  queue = 0;\n"
+	"  web_ports = [ 80, 443 ];\n"
+	"  include = [ \"0.0.0.0/0\" ];\n"
+	"  exclude = [ \"10.0.0.0/8\", \"192.168.0.0/16\", \"192.0.2.0/24\" ];\n"
+	"  flows = 1024;\n"
+	"  half_open_timeout = 10.0;\n"
+	"  idle_timeout = 300;\n"
+	"  linger = 2.0;\n"
+	"  rst_mark = 0x574c;\n"
+	"  configuration = \"C\";\n"
+	"};\n";
+
+/* A tiny table with short timers: eviction and expiry all the time. */
+static const char conf_small[] =
+	"services = (\n"
+	"  { origin = \"203.0.113.10\"; ports = [ 80, 443 ]; replicable = true;\n"
+	"    configuration = \"A\"; replicas = [ \"198.51.100.18\", \"198.51.100.22\" ]; }\n"
+	");\n"
+	"clientgw: {\n"
+	"  queue = 0;\n"
+	"  exclude = [ \"10.0.0.0/8\" ];\n"
+	"  flows = 16;\n"
+	"  half_open_timeout = 0.5;\n"
+	"  idle_timeout = 1;\n"
+	"  linger = 0.2;\n"
+	"};\n";
+
+/* Only port 8080 is a web port. */
+static const char conf_8080[] = "clientgw: { queue = 0; web_ports = [ 8080 ]; };\n";
+
+struct pk {
+	uint8_t b[PKT_CAP];
+	size_t len;
+};
+
+static struct wlb_conf *conf;
+static struct clientgw *gw;
+static struct wlb_action *act;
+static uint64_t now;
+static unsigned nonce_calls;
+static struct pk outbuf; /* a copy of the last mangled packet */
+static uint8_t payload[2048];
+
+/* ------------------------------------------------------------ fixtures */
+
+static uint32_t nonce_n(unsigned n)
+{
+	return htonl(0x5eed0000u + n);
+}
+
+static uint32_t test_nonce(struct clientgw *g)
+{
+	(void)g;
+	return nonce_n(++nonce_calls);
+}
+
+static struct wlb_conf *load(const char *text)
+{
+	char err[256] = "";
+	struct wlb_conf *c =
+		wlb_conf_load_string(text, "test.conf", WLB_NEED_CLIENTGW, err, sizeof(err));
+
+	ck_assert_msg(c != NULL, "configuration refused: %s", err);
+	return c;
+}
+
+static void start(const char *text)
+{
+	char err[256] = "";
+
+	for (size_t i = 0; i < sizeof(payload); i++)
+		payload[i] = (uint8_t)(i * 7 + 3);
+	conf = load(text);
+	gw = clientgw_new(conf, err, sizeof(err));
+	ck_assert_msg(gw != NULL, "clientgw_new: %s", err);
+	gw->nonce = test_nonce;
+	nonce_calls = 0;
+	act = wlb_action_new();
+	ck_assert_ptr_nonnull(act);
+	now = T0;
+}
+
+static void setup(void)
+{
+	start(conf_a);
+}
+
+static void setup_small(void)
+{
+	start(conf_small);
+}
+
+static void teardown(void)
+{
+	wlb_action_free(act);
+	clientgw_free(gw);
+	wlb_conf_free(conf);
+	act = NULL;
+	gw = NULL;
+	conf = NULL;
+}
+
+/* ------------------------------------------------------------- packets */
+
+static void build(struct pk *k, const char *src, const char *dst, uint16_t sport, uint16_t dport,
+		  uint8_t flags, uint32_t seq, uint32_t ack, const uint8_t *opts, unsigned optlen,
+		  size_t paylen)
+{
+	struct tp_opts o = {.src = src,
+			    .dst = dst,
+			    .sport = sport,
+			    .dport = dport,
+			    .flags = flags,
+			    .seq = seq,
+			    .ack = ack,
+			    .opts = opts,
+			    .optlen = optlen,
+			    .payload = payload,
+			    .paylen = paylen,
+			    .df = true};
+
+	k->len = tp_build(k->b, sizeof(k->b), &o);
+}
+
+/* The 10 bytes of a wlb tag option. */
+static void tag_bytes(uint8_t *o, uint8_t flags, uint32_t nonce, uint8_t version)
+{
+	o[0] = WLB_TAG_KIND;
+	o[1] = WLB_TAG_LEN;
+	o[2] = WLB_TAG_EXID >> 8;
+	o[3] = WLB_TAG_EXID & 0xff;
+	o[4] = flags;
+	o[5] = version;
+	memcpy(o + 6, &nonce, 4);
+}
+
+static void mk_syn(struct pk *k, const char *client, const char *server, uint16_t cport,
+		   uint16_t sport)
+{
+	build(k, client, server, cport, sport, WLB_TCP_SYN, CLIENT_ISN, 0, tp_linux_syn_opts, 20,
+	      0);
+}
+
+enum echo_kind {
+	TAG_NONE,
+	TAG_ECHO,     /* echo | redirect | A, the given nonce */
+	TAG_ECHO_ODD, /* the same at an odd option offset */
+	TAG_NOECHO,   /* redirect | A without the echo bit */
+	TAG_BADVER    /* claims to be ours, version 2 */
+};
+
+static void mk_synack_port(struct pk *k, const char *server, const char *client, uint16_t sport,
+			   uint16_t cport, enum echo_kind e, uint32_t nonce)
+{
+	uint8_t o[20];
+	unsigned n = 0;
+	const uint8_t echo_flags = wlb_tag_flags(true, WLB_MODE_A, true);
+
+	switch (e) {
+	case TAG_NONE:
+		memcpy(o, (const uint8_t[]){2, 4, 0x05, 0xb4, 1, 1, 4, 2}, 8);
+		n = 8;
+		break;
+	case TAG_ECHO_ODD:
+		/* NOP, tag at offset 21, NOP, MSS */
+		o[0] = WLB_TCPOPT_NOP;
+		tag_bytes(o + 1, echo_flags, nonce, WLB_TAG_VERSION);
+		o[11] = WLB_TCPOPT_NOP;
+		memcpy(o + 12, (const uint8_t[]){2, 4, 0x05, 0xb4}, 4);
+		n = 16;
+		break;
+	default:
+		memcpy(o, (const uint8_t[]){2, 4, 0x05, 0xb4, 1, 1}, 6);
+		tag_bytes(o + 6,
+			  e == TAG_NOECHO ? wlb_tag_flags(true, WLB_MODE_A, false) : echo_flags,
+			  nonce, e == TAG_BADVER ? 2 : WLB_TAG_VERSION);
+		n = 16;
+	}
+	build(k, server, client, sport, cport, WLB_TCP_SYN | WLB_TCP_ACK, SERVER_ISN,
+	      CLIENT_ISN + 1, o, n, 0);
+}
+
+static void mk_synack(struct pk *k, const char *server, const char *client, uint16_t cport,
+		      enum echo_kind e, uint32_t nonce)
+{
+	mk_synack_port(k, server, client, 80, cport, e, nonce);
+}
+
+/* A segment without options. */
+static void mk_seg(struct pk *k, const char *src, const char *dst, uint16_t sport, uint16_t dport,
+		   uint8_t flags, size_t paylen)
+{
+	build(k, src, dst, sport, dport, flags, 1234567, 7654321, NULL, 0, paylen);
+}
+
+/* ------------------------------------------------------------- decisions */
+
+static void decide(unsigned hook, struct pk *k)
+{
+	wlb_action_reset(act);
+	clientgw_decide(gw, hook, k->b, (uint32_t)k->len, now, act);
+}
+
+static void to_server(struct pk *k)
+{
+	decide(NF_INET_POST_ROUTING, k);
+}
+
+static void from_server(struct pk *k)
+{
+	decide(NF_INET_PRE_ROUTING, k);
+}
+
+/* Decide and require: accepted, nothing emitted, the bytes left alone. */
+static void pass_unchanged(unsigned hook, struct pk *k)
+{
+	struct pk before = *k;
+
+	decide(hook, k);
+	ck_assert_int_eq(act->verdict, WLB_ACCEPT);
+	ck_assert_uint_eq(act->n_emit, 0);
+	ck_assert_int_eq(memcmp(before.b, k->b, k->len), 0);
+}
+
+static void dropped(unsigned hook, struct pk *k, unsigned n_emit)
+{
+	decide(hook, k);
+	ck_assert_int_eq(act->verdict, WLB_DROP);
+	ck_assert_uint_eq(act->n_emit, n_emit);
+}
+
+/* The mangled packet, copied out, parsed, checksums verified. */
+static struct wlb_pkt mangled(void)
+{
+	struct wlb_pkt p;
+
+	ck_assert_int_eq(act->verdict, WLB_MANGLE);
+	ck_assert_ptr_nonnull(act->out);
+	ck_assert_uint_gt(act->out_len, 0);
+	ck_assert_uint_le(act->out_len, sizeof(outbuf.b));
+	memcpy(outbuf.b, act->out, act->out_len);
+	outbuf.len = act->out_len;
+	ck_assert_int_eq(wlb_pkt_parse(&p, outbuf.b, outbuf.len, sizeof(outbuf.b)), WLB_PKT_OK);
+	ck_assert_uint_eq(p.len, act->out_len);
+	ck_assert(wlb_pkt_csum_ok(&p));
+	return p;
+}
+
+static struct wlb_pkt emitted(unsigned i, struct pk *copy)
+{
+	struct wlb_pkt p;
+
+	ck_assert_uint_lt(i, act->n_emit);
+	ck_assert_uint_gt(act->emit[i].len, 0);
+	ck_assert_uint_le(act->emit[i].len, sizeof(copy->b));
+	memcpy(copy->b, act->emit[i].data, act->emit[i].len);
+	copy->len = act->emit[i].len;
+	ck_assert_int_eq(wlb_pkt_parse(&p, copy->b, copy->len, sizeof(copy->b)), WLB_PKT_OK);
+	ck_assert(wlb_pkt_csum_ok(&p));
+	return p;
+}
+
+/* Header fields other than those named must match the original. */
+static void same_tcp(const struct wlb_pkt *p, const struct pk *orig)
+{
+	struct pk o = *orig;
+	struct wlb_pkt q = tp_parse(o.b, o.len, sizeof(o.b));
+
+	ck_assert_uint_eq(wlb_tcp_sport(p), wlb_tcp_sport(&q));
+	ck_assert_uint_eq(wlb_tcp_dport(p), wlb_tcp_dport(&q));
+	ck_assert_uint_eq(wlb_tcp_seq(p), wlb_tcp_seq(&q));
+	ck_assert_uint_eq(wlb_tcp_ack(p), wlb_tcp_ack(&q));
+	ck_assert_uint_eq(p->flags, q.flags);
+	ck_assert_uint_eq(wlb_tcp_payload_len(p), wlb_tcp_payload_len(&q));
+	ck_assert_int_eq(
+		memcmp(p->data + p->ihl + p->thl, q.data + q.ihl + q.thl, wlb_tcp_payload_len(&q)),
+		0);
+}
+
+static uint32_t nflows(void)
+{
+	struct wlb_flow_stats st;
+
+	wlb_flow_stats(gw->flows, &st);
+	return st.count;
+}
+
+static uint64_t total(void)
+{
+	uint64_t t = 0;
+
+	for (unsigned i = 0; i < clientgw_NCOUNTERS; i++)
+		t += gw->c[i];
+	return t;
+}
+
+/* The number after "name" at the start of a line of a dump, or -1. */
+static long long dump_value(const char *s, const char *name)
+{
+	size_t nl = strlen(name);
+
+	for (const char *l = s; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+		long long v;
+
+		if (!strncmp(l, name, nl) && l[nl] == ' ' && sscanf(l + nl, "%lld", &v) == 1)
+			return v;
+	}
+	return -1;
+}
+
+/* ------------------------------------------------------------- scenarios */
+
+/* A client SYN to server:80 goes out tagged; returns the nonce. */
+static uint32_t open_syn(const char *client, const char *server, uint16_t cport)
+{
+	struct pk k;
+	struct wlb_pkt p;
+	struct wlb_tag t;
+
+	mk_syn(&k, client, server, cport, 80);
+	to_server(&k);
+	p = mangled();
+	ck_assert_int_eq(wlb_tag_find(&p, &t), 1);
+	return t.nonce;
+}
+
+/* The replica's echoed SYN-ACK wins and is given the server's address. */
+static void replica_wins(const char *client, const char *server, uint16_t cport,
+			 const char *replica, uint32_t nonce)
+{
+	struct pk k;
+	struct wlb_pkt p;
+
+	mk_synack(&k, replica, client, cport, TAG_ECHO, nonce);
+	from_server(&k);
+	p = mangled();
+	ck_assert_uint_eq(wlb_ip_saddr(&p), tp_addr(server));
+	ck_assert_uint_eq(wlb_ip_daddr(&p), tp_addr(client));
+}
+
+static void origin_wins(const char *client, const char *server, uint16_t cport)
+{
+	struct pk k;
+
+	mk_synack(&k, server, client, cport, TAG_NONE, 0);
+	pass_unchanged(NF_INET_PRE_ROUTING, &k);
+}
+
+/* A connection from CLIENT:CPORT to ORIGIN:80 that REPLICA1 won. */
+static void replica_connection(void)
+{
+	uint32_t n = open_syn(CLIENT, ORIGIN, CPORT);
+
+	replica_wins(CLIENT, ORIGIN, CPORT, REPLICA1, n);
+}
+
+/* Client to origin: the packet must reach the replica. */
+static void expect_to_replica(const char *client, const char *server, uint16_t cport,
+			      const char *replica, uint8_t flags, size_t paylen)
+{
+	struct pk k;
+	struct wlb_pkt p;
+
+	mk_seg(&k, client, server, cport, 80, flags, paylen);
+	to_server(&k);
+	p = mangled();
+	ck_assert_uint_eq(wlb_ip_saddr(&p), tp_addr(client));
+	ck_assert_uint_eq(wlb_ip_daddr(&p), tp_addr(replica));
+	same_tcp(&p, &k);
+}
+
+/* Replica to client: the packet must appear to come from the origin. */
+static void expect_from_replica(const char *replica, const char *client, const char *server,
+				uint16_t cport, uint8_t flags, size_t paylen)
+{
+	struct pk k;
+	struct wlb_pkt p;
+
+	mk_seg(&k, replica, client, 80, cport, flags, paylen);
+	from_server(&k);
+	p = mangled();
+	ck_assert_uint_eq(wlb_ip_saddr(&p), tp_addr(server));
+	ck_assert_uint_eq(wlb_ip_daddr(&p), tp_addr(client));
+	same_tcp(&p, &k);
+}
+
+static void check_rst(const char *client, uint16_t cport, const char *loser, uint16_t lport,
+		      uint32_t seq)
+{
+	struct pk e;
+	struct wlb_pkt r;
+
+	ck_assert_uint_eq(act->n_emit, 1);
+	r = emitted(0, &e);
+	ck_assert_uint_eq(r.len, 40);
+	ck_assert_uint_eq(wlb_ip_saddr(&r), tp_addr(client));
+	ck_assert_uint_eq(wlb_ip_daddr(&r), tp_addr(loser));
+	ck_assert_uint_eq(ntohs(wlb_tcp_sport(&r)), cport);
+	ck_assert_uint_eq(ntohs(wlb_tcp_dport(&r)), lport);
+	ck_assert_uint_eq(r.flags, WLB_TCP_RST);
+	ck_assert_uint_eq(wlb_tcp_seq(&r), seq);
+	ck_assert_uint_eq(wlb_tcp_payload_len(&r), 0);
+}
+
+/* ============================================================ FIG. 2: SYN */
+
+START_TEST(syn_to_web_port_tagged)
+{
+	struct pk k;
+	struct wlb_pkt p;
+	struct wlb_tag t;
+	unsigned off, olen;
+
+	mk_syn(&k, CLIENT, ORIGIN, CPORT, 80);
+	to_server(&k);
+	p = mangled();
+	ck_assert_uint_eq(p.len, k.len + WLB_TAG_SPACE);
+	ck_assert_uint_eq(p.thl, 20 + 20 + WLB_TAG_SPACE);
+	ck_assert_uint_eq(wlb_ip_saddr(&p), tp_addr(CLIENT));
+	ck_assert_uint_eq(wlb_ip_daddr(&p), tp_addr(ORIGIN));
+	same_tcp(&p, &k);
+	ck_assert(wlb_tcp_is_syn(&p));
+	ck_assert_int_eq(wlb_tag_find(&p, &t), 1);
+	ck_assert_uint_eq(t.flags, WLB_TAG_REDIRECT); /* redirect, mode A, no echo */
+	ck_assert(t.flags & WLB_TAG_REDIRECT);
+	ck_assert(!(t.flags & WLB_TAG_ECHO));
+	ck_assert_int_eq(wlb_tag_mode(&t), WLB_MODE_A);
+	ck_assert_uint_eq(t.nonce, nonce_n(1));
+	/* the client's own options survive */
+	ck_assert_int_eq(wlb_tcp_opt_find(&p, WLB_TCPOPT_MSS, &off, &olen), 1);
+	ck_assert_mem_eq(outbuf.b + 40, tp_linux_syn_opts, 20);
+	/* the receive buffer was not written: the tagged copy is in scratch */
+	ck_assert_ptr_eq(act->out, act->scratch);
+	ck_assert_uint_eq(nonce_calls, 1);
+	ck_assert_uint_eq(gw->c[syn_tagged], 1);
+	ck_assert_uint_eq(total(), 1);
+	ck_assert_uint_eq(nflows(), 1);
+	ck_assert_uint_eq(act->n_emit, 0);
+}
+END_TEST
+
+START_TEST(syn_with_payload_and_padding_tagged)
+{
+	struct pk k;
+	struct wlb_pkt p;
+	struct wlb_tag t;
+	size_t iplen;
+
+	/* TFO-like SYN with data, plus Ethernet padding after the datagram */
+	build(&k, CLIENT, ORIGIN, CPORT, 443, WLB_TCP_SYN, CLIENT_ISN, 0, tp_linux_syn_opts, 20,
+	      100);
+	iplen = k.len;
+	memset(k.b + k.len, 0, 6);
+	k.len += 6;
+	to_server(&k);
+	p = mangled();
+	ck_assert_uint_eq(p.len, iplen + WLB_TAG_SPACE);
+	ck_assert_uint_eq(wlb_tcp_payload_len(&p), 100);
+	ck_assert_mem_eq(p.data + p.ihl + p.thl, payload, 100);
+	ck_assert_int_eq(wlb_tag_find(&p, &t), 1);
+	ck_assert_int_eq(wlb_tag_mode(&t), WLB_MODE_A);
+	ck_assert_uint_eq(gw->c[syn_tagged], 1);
+}
+END_TEST
+
+START_TEST(syn_mode_from_service_or_default)
+{
+	struct pk k;
+	struct wlb_pkt p;
+	struct wlb_tag t;
+
+	/* listed, configuration B */
+	mk_syn(&k, CLIENT, ORIGIN_B, CPORT, 443);
+	to_server(&k);
+	p = mangled();
+	ck_assert_int_eq(wlb_tag_find(&p, &t), 1);
+	ck_assert_int_eq(wlb_tag_mode(&t), WLB_MODE_B);
+	/* not listed: the clientgw's own configuration letter (C) */
+	mk_syn(&k, CLIENT, ELSEWHERE, CPORT, 80);
+	to_server(&k);
+	p = mangled();
+	ck_assert_int_eq(wlb_tag_find(&p, &t), 1);
+	ck_assert_int_eq(wlb_tag_mode(&t), WLB_MODE_C);
+	ck_assert(t.flags & WLB_TAG_REDIRECT);
+	/* listed origin, but a port not among its service's ports */
+	mk_syn(&k, CLIENT, ORIGIN_B, CPORT, 80);
+	to_server(&k);
+	p = mangled();
+	ck_assert_int_eq(wlb_tag_find(&p, &t), 1);
+	ck_assert_int_eq(wlb_tag_mode(&t), WLB_MODE_C);
+	ck_assert_uint_eq(gw->c[syn_tagged], 3);
+	ck_assert_uint_eq(nflows(), 3);
+}
+END_TEST
+
+START_TEST(syn_not_web_untouched)
+{
+	struct pk k;
+
+	mk_syn(&k, CLIENT, ORIGIN, CPORT, 22);
+	pass_unchanged(NF_INET_POST_ROUTING, &k);
+	mk_syn(&k, CLIENT, "10.1.2.3", CPORT, 80); /* excluded 10/8 */
+	pass_unchanged(NF_INET_POST_ROUTING, &k);
+	mk_syn(&k, CLIENT, "192.168.7.1", CPORT, 443); /* excluded 192.168/16 */
+	pass_unchanged(NF_INET_POST_ROUTING, &k);
+	mk_syn(&k, CLIENT, "192.0.2.99", CPORT, 80); /* excluded 192.0.2/24 */
+	pass_unchanged(NF_INET_POST_ROUTING, &k);
+	ck_assert_uint_eq(gw->c[syn_not_web], 4);
+	ck_assert_uint_eq(total(), 4);
+	ck_assert_uint_eq(nflows(), 0);
+	ck_assert_uint_eq(nonce_calls, 0);
+}
+END_TEST
+
+START_TEST(syn_default_nonce_source)
+{
+	/* the built-in source (getrandom() in blocks of 256): nonces differ,
+	 * also across a refill */
+	static uint32_t seen[300];
+	unsigned dup = 0;
+	char err[64];
+	struct clientgw *fresh = clientgw_new(conf, err, sizeof(err));
+
+	ck_assert_ptr_nonnull(fresh);
+	gw->nonce = fresh->nonce; /* the default */
+	clientgw_free(fresh);
+	for (unsigned i = 0; i < 300; i++)
+		seen[i] = open_syn(CLIENT, ORIGIN, (uint16_t)(20000 + i));
+	for (unsigned i = 0; i < 300; i++)
+		for (unsigned j = 0; j < i; j++)
+			dup += seen[i] == seen[j];
+	ck_assert_uint_le(dup, 1);
+	ck_assert_uint_eq(nonce_calls, 0);
+	ck_assert_uint_eq(nflows(), 300);
+	clientgw_free(NULL);
+}
+END_TEST
+
+START_TEST(syn_retransmit_same_nonce)
+{
+	struct pk k;
+	struct wlb_pkt p;
+	struct wlb_tag t;
+
+	ck_assert_uint_eq(open_syn(CLIENT, ORIGIN, CPORT), nonce_n(1));
+	now += 1000;
+	mk_syn(&k, CLIENT, ORIGIN, CPORT, 80);
+	to_server(&k);
+	p = mangled();
+	ck_assert_int_eq(wlb_tag_find(&p, &t), 1);
+	ck_assert_uint_eq(t.nonce, nonce_n(1));
+	ck_assert_uint_eq(t.flags, WLB_TAG_REDIRECT);
+	now += 2000;
+	to_server(&k);
+	p = mangled();
+	ck_assert_int_eq(wlb_tag_find(&p, &t), 1);
+	ck_assert_uint_eq(t.nonce, nonce_n(1));
+	ck_assert_uint_eq(nonce_calls, 1);
+	ck_assert_uint_eq(nflows(), 1);
+	ck_assert_uint_eq(gw->c[syn_tagged], 1);
+	ck_assert_uint_eq(gw->c[syn_retransmit], 2);
+	/* the retransmission pushed the half-open deadline: a reply to it
+	 * 9 s later (12 s after the first SYN) still counts */
+	now += HALF_OPEN_MS - 1000;
+	replica_wins(CLIENT, ORIGIN, CPORT, REPLICA2, nonce_n(1));
+	ck_assert_uint_eq(gw->c[synack_replica_won], 1);
+}
+END_TEST
+
+START_TEST(syn_noroom_untouched)
+{
+	/* 32 bytes of options without EOL: 12 more do not fit in 40 */
+	uint8_t o[32];
+	struct pk k;
+
+	memcpy(o, tp_linux_syn_opts, 20);
+	memcpy(o + 20, (const uint8_t[]){1, 1, 1, 1, 30, 8, 0, 0, 0, 0, 0, 0}, 12);
+	build(&k, CLIENT, ORIGIN, CPORT, 80, WLB_TCP_SYN, CLIENT_ISN, 0, o, 32, 0);
+	pass_unchanged(NF_INET_POST_ROUTING, &k);
+	ck_assert_uint_eq(gw->c[syn_noroom], 1);
+	/* wlb-clientgw(8): also counted in syn_tagged */
+	ck_assert_uint_eq(gw->c[syn_tagged], 1);
+	ck_assert_uint_eq(nflows(), 0);
+	/* no flow: the origin's SYN-ACK finds nothing, passes as unknown */
+	origin_wins(CLIENT, ORIGIN, CPORT);
+	ck_assert_uint_eq(gw->c[unknown_passed], 1);
+	ck_assert_uint_eq(gw->c[synack_origin_won], 0);
+}
+END_TEST
+
+START_TEST(syn_exactly_fits)
+{
+	/* 28 bytes of options: 28 + 12 = 40, the most there is */
+	uint8_t o[28];
+	struct pk k;
+	struct wlb_pkt p;
+	struct wlb_tag t;
+
+	memcpy(o, tp_linux_syn_opts, 20);
+	memcpy(o + 20, (const uint8_t[]){1, 1, 30, 6, 0, 0, 0, 0}, 8);
+	build(&k, CLIENT, ORIGIN, CPORT, 80, WLB_TCP_SYN, CLIENT_ISN, 0, o, 28, 0);
+	to_server(&k);
+	p = mangled();
+	ck_assert_uint_eq(p.thl, 60);
+	ck_assert_int_eq(wlb_tag_find(&p, &t), 1);
+	ck_assert_uint_eq(t.nonce, nonce_n(1));
+	ck_assert_uint_eq(gw->c[syn_tagged], 1);
+	ck_assert_uint_eq(gw->c[syn_noroom], 0);
+}
+END_TEST
+
+START_TEST(syn_eol_padding_reused)
+{
+	/* MSS + EOL padding: the tag replaces the padding */
+	static const uint8_t o[8] = {2, 4, 0x05, 0xb4, 0, 0, 0, 0};
+	struct pk k;
+	struct wlb_pkt p;
+	struct wlb_tag t;
+
+	build(&k, CLIENT, ORIGIN, CPORT, 80, WLB_TCP_SYN, CLIENT_ISN, 0, o, 8, 0);
+	to_server(&k);
+	p = mangled();
+	ck_assert_uint_eq(p.thl, 20 + 4 + WLB_TAG_SPACE);
+	ck_assert_int_eq(wlb_tag_find(&p, &t), 1);
+	ck_assert_uint_eq(t.nonce, nonce_n(1));
+}
+END_TEST
+
+START_TEST(syn_pretagged_untouched)
+{
+	uint8_t o[32];
+	struct pk k;
+
+	/* a gateway nearer the client tagged it already */
+	memcpy(o, tp_linux_syn_opts, 20);
+	o[20] = o[21] = WLB_TCPOPT_NOP;
+	tag_bytes(o + 22, WLB_TAG_REDIRECT, 0x01020304, WLB_TAG_VERSION);
+	build(&k, CLIENT, ORIGIN, CPORT, 80, WLB_TCP_SYN, CLIENT_ISN, 0, o, 32, 0);
+	pass_unchanged(NF_INET_POST_ROUTING, &k);
+	/* one that claims to be ours but is malformed (version 2) */
+	tag_bytes(o + 22, WLB_TAG_REDIRECT, 0x01020304, 2);
+	build(&k, CLIENT, ORIGIN, CPORT, 80, WLB_TCP_SYN, CLIENT_ISN, 0, o, 32, 0);
+	pass_unchanged(NF_INET_POST_ROUTING, &k);
+	ck_assert_uint_eq(gw->c[syn_pretagged], 2);
+	ck_assert_uint_eq(total(), 2);
+	ck_assert_uint_eq(nflows(), 0);
+	ck_assert_uint_eq(nonce_calls, 0);
+}
+END_TEST
+
+START_TEST(syn_other_kind253_experiment_still_tagged)
+{
+	/* RFC 6994: kind 253 with another ExID is somebody else's */
+	static const uint8_t o[8] = {253, 6, 0x12, 0x34, 0xaa, 0xbb, 1, 1};
+	struct pk k;
+	struct wlb_pkt p;
+	struct wlb_tag t;
+
+	build(&k, CLIENT, ORIGIN, CPORT, 80, WLB_TCP_SYN, CLIENT_ISN, 0, o, 8, 0);
+	to_server(&k);
+	p = mangled();
+	ck_assert_int_eq(wlb_tag_find(&p, &t), 1);
+	ck_assert_uint_eq(t.nonce, nonce_n(1));
+	ck_assert_uint_eq(gw->c[syn_tagged], 1);
+}
+END_TEST
+
+START_TEST(syn_reuses_port_after_close)
+{
+	struct pk k;
+
+	replica_connection();
+	expect_to_replica(CLIENT, ORIGIN, CPORT, REPLICA1, WLB_TCP_FIN | WLB_TCP_ACK, 0);
+	expect_from_replica(REPLICA1, CLIENT, ORIGIN, CPORT, WLB_TCP_FIN | WLB_TCP_ACK, 0);
+	ck_assert_uint_eq(gw->c[closed], 1);
+	/* a new connection on the same 4-tuple while the old one lingers */
+	now += 100;
+	ck_assert_uint_eq(open_syn(CLIENT, ORIGIN, CPORT), nonce_n(2));
+	ck_assert_uint_eq(gw->c[syn_tagged], 2);
+	ck_assert_uint_eq(nflows(), 1);
+	/* it is pending: the old replica's data is no longer translated */
+	mk_seg(&k, REPLICA1, CLIENT, 80, CPORT, WLB_TCP_ACK, 10);
+	pass_unchanged(NF_INET_PRE_ROUTING, &k);
+	/* and the new race is open again */
+	origin_wins(CLIENT, ORIGIN, CPORT);
+	ck_assert_uint_eq(gw->c[synack_origin_won], 1);
+}
+END_TEST
+
+/* ======================================================= FIG. 5A: SYN-ACK */
+
+START_TEST(synack_origin_wins_direct)
+{
+	struct pk k;
+
+	open_syn(CLIENT, ORIGIN, CPORT);
+	origin_wins(CLIENT, ORIGIN, CPORT);
+	ck_assert_uint_eq(gw->c[synack_origin_won], 1);
+	/* later packets both ways pass untouched */
+	mk_seg(&k, CLIENT, ORIGIN, CPORT, 80, WLB_TCP_ACK, 0);
+	pass_unchanged(NF_INET_POST_ROUTING, &k);
+	mk_seg(&k, CLIENT, ORIGIN, CPORT, 80, WLB_TCP_ACK | WLB_TCP_PSH, 300);
+	pass_unchanged(NF_INET_POST_ROUTING, &k);
+	mk_seg(&k, ORIGIN, CLIENT, 80, CPORT, WLB_TCP_ACK | WLB_TCP_PSH, 1400);
+	pass_unchanged(NF_INET_PRE_ROUTING, &k);
+	ck_assert_uint_eq(gw->c[direct_passed], 3);
+	ck_assert_uint_eq(gw->c[to_replica], 0);
+	ck_assert_uint_eq(gw->c[from_replica], 0);
+	/* a replica's data for that flow is nobody's */
+	mk_seg(&k, REPLICA1, CLIENT, 80, CPORT, WLB_TCP_ACK, 10);
+	pass_unchanged(NF_INET_PRE_ROUTING, &k);
+	ck_assert_uint_eq(gw->c[unknown_passed], 1);
+}
+END_TEST
+
+START_TEST(synack_origin_with_tag_stripped)
+{
+	/* an origin answering with a (pointless) tag: it still wins, and the
+	 * option is not passed to the client */
+	struct pk k;
+	struct wlb_pkt p;
+	struct wlb_tag t;
+
+	open_syn(CLIENT, ORIGIN, CPORT);
+	mk_synack(&k, ORIGIN, CLIENT, CPORT, TAG_ECHO, nonce_n(1));
+	from_server(&k);
+	p = mangled();
+	ck_assert_int_eq(wlb_tag_find(&p, &t), 0);
+	ck_assert_uint_eq(wlb_ip_saddr(&p), tp_addr(ORIGIN));
+	ck_assert_uint_eq(gw->c[synack_origin_won], 1);
+}
+END_TEST
+
+START_TEST(synack_replica_wins)
+{
+	struct pk k;
+	struct wlb_pkt p;
+	struct wlb_tag t;
+	unsigned off, olen;
+	uint32_t n = open_syn(CLIENT, ORIGIN, CPORT);
+
+	mk_synack(&k, REPLICA1, CLIENT, CPORT, TAG_ECHO, n);
+	from_server(&k);
+	p = mangled();
+	ck_assert_ptr_eq(act->out, k.b); /* edited in place, same length */
+	ck_assert_uint_eq(p.len, k.len);
+	ck_assert_uint_eq(wlb_ip_saddr(&p), tp_addr(ORIGIN));
+	ck_assert_uint_eq(wlb_ip_daddr(&p), tp_addr(CLIENT));
+	same_tcp(&p, &k);
+	ck_assert(wlb_tcp_is_synack(&p));
+	/* the echo is NOPed out, the rest of the options stay */
+	ck_assert_int_eq(wlb_tag_find(&p, &t), 0);
+	ck_assert_int_eq(wlb_tcp_opt_find(&p, WLB_TAG_KIND, &off, &olen), 0);
+	ck_assert_int_eq(wlb_tcp_opt_find(&p, WLB_TCPOPT_MSS, &off, &olen), 1);
+	ck_assert_uint_eq(off, 20);
+	for (unsigned i = 24; i < 36; i++)
+		ck_assert_uint_eq(outbuf.b[20 + i], WLB_TCPOPT_NOP);
+	ck_assert_uint_eq(gw->c[synack_replica_won], 1);
+	ck_assert_uint_eq(nflows(), 1);
+}
+END_TEST
+
+START_TEST(synack_replica_wins_odd_offset)
+{
+	struct pk k;
+	struct wlb_pkt p;
+	struct wlb_tag t;
+	uint32_t n = open_syn(MASQ, ORIGIN, CPORT);
+
+	mk_synack(&k, REPLICA2, MASQ, CPORT, TAG_ECHO_ODD, n);
+	from_server(&k);
+	p = mangled();
+	ck_assert_uint_eq(wlb_ip_saddr(&p), tp_addr(ORIGIN));
+	ck_assert_uint_eq(wlb_ip_daddr(&p), tp_addr(MASQ));
+	ck_assert_int_eq(wlb_tag_find(&p, &t), 0);
+	ck_assert_uint_eq(gw->c[synack_replica_won], 1);
+	expect_to_replica(MASQ, ORIGIN, CPORT, REPLICA2, WLB_TCP_ACK, 0);
+}
+END_TEST
+
+START_TEST(synack_spoofed_dropped)
+{
+	struct pk k;
+	uint32_t n = open_syn(CLIENT, ORIGIN, CPORT);
+
+	/* wrong nonce */
+	mk_synack(&k, REPLICA1, CLIENT, CPORT, TAG_ECHO, n ^ htonl(1));
+	dropped(NF_INET_PRE_ROUTING, &k, 0);
+	/* no echo at all */
+	mk_synack(&k, REPLICA1, CLIENT, CPORT, TAG_NONE, 0);
+	dropped(NF_INET_PRE_ROUTING, &k, 0);
+	/* the right nonce without the echo flag (a copy of the SYN's tag) */
+	mk_synack(&k, REPLICA1, CLIENT, CPORT, TAG_NOECHO, n);
+	dropped(NF_INET_PRE_ROUTING, &k, 0);
+	/* the right nonce in a malformed tag */
+	mk_synack(&k, REPLICA2, CLIENT, CPORT, TAG_BADVER, n);
+	dropped(NF_INET_PRE_ROUTING, &k, 0);
+	ck_assert_uint_eq(gw->c[synack_spoofed], 4);
+	ck_assert_uint_eq(gw->c[synack_replica_won], 0);
+	/* still pending: the genuine answer wins afterwards */
+	replica_wins(CLIENT, ORIGIN, CPORT, REPLICA1, n);
+	ck_assert_uint_eq(gw->c[synack_replica_won], 1);
+	expect_to_replica(CLIENT, ORIGIN, CPORT, REPLICA1, WLB_TCP_ACK, 0);
+	expect_from_replica(REPLICA1, CLIENT, ORIGIN, CPORT, WLB_TCP_ACK, 20);
+}
+END_TEST
+
+START_TEST(synack_spoofed_then_origin)
+{
+	struct pk k;
+	uint32_t n = open_syn(CLIENT, ORIGIN, CPORT);
+
+	mk_synack(&k, REPLICA1, CLIENT, CPORT, TAG_ECHO, n + 1);
+	dropped(NF_INET_PRE_ROUTING, &k, 0);
+	origin_wins(CLIENT, ORIGIN, CPORT);
+	ck_assert_uint_eq(gw->c[synack_spoofed], 1);
+	ck_assert_uint_eq(gw->c[synack_origin_won], 1);
+	/* after the origin won, a spoofed one is still just dropped, no RST */
+	mk_synack(&k, REPLICA1, CLIENT, CPORT, TAG_ECHO, n + 1);
+	dropped(NF_INET_PRE_ROUTING, &k, 0);
+	ck_assert_uint_eq(gw->c[synack_spoofed], 2);
+	ck_assert_uint_eq(gw->c[synack_late_reset], 0);
+}
+END_TEST
+
+START_TEST(synack_late_origin_reset)
+{
+	struct pk k;
+
+	replica_connection();
+	mk_synack(&k, ORIGIN, CLIENT, CPORT, TAG_NONE, 0);
+	dropped(NF_INET_PRE_ROUTING, &k, 1);
+	check_rst(CLIENT, CPORT, ORIGIN, 80, CLIENT_ISN + 1);
+	ck_assert_uint_eq(gw->c[synack_late_reset], 1);
+	/* the connection stays with the replica */
+	expect_to_replica(CLIENT, ORIGIN, CPORT, REPLICA1, WLB_TCP_ACK, 0);
+}
+END_TEST
+
+START_TEST(synack_late_replica_after_origin_reset)
+{
+	struct pk k;
+	uint32_t n = open_syn(MASQ, ORIGIN, CPORT);
+
+	origin_wins(MASQ, ORIGIN, CPORT);
+	mk_synack(&k, REPLICA2, MASQ, CPORT, TAG_ECHO, n);
+	dropped(NF_INET_PRE_ROUTING, &k, 1);
+	check_rst(MASQ, CPORT, REPLICA2, 80, CLIENT_ISN + 1);
+	ck_assert_uint_eq(gw->c[synack_late_reset], 1);
+	/* still direct */
+	mk_seg(&k, MASQ, ORIGIN, CPORT, 80, WLB_TCP_ACK, 0);
+	pass_unchanged(NF_INET_POST_ROUTING, &k);
+	ck_assert_uint_eq(gw->c[direct_passed], 1);
+}
+END_TEST
+
+START_TEST(synack_late_other_replica_reset)
+{
+	struct pk k;
+	uint32_t n = open_syn(CLIENT, ORIGIN, CPORT);
+
+	replica_wins(CLIENT, ORIGIN, CPORT, REPLICA1, n);
+	mk_synack(&k, REPLICA2, CLIENT, CPORT, TAG_ECHO, n);
+	dropped(NF_INET_PRE_ROUTING, &k, 1);
+	check_rst(CLIENT, CPORT, REPLICA2, 80, CLIENT_ISN + 1);
+	/* and the origin, later still */
+	mk_synack(&k, ORIGIN, CLIENT, CPORT, TAG_NONE, 0);
+	dropped(NF_INET_PRE_ROUTING, &k, 1);
+	check_rst(CLIENT, CPORT, ORIGIN, 80, CLIENT_ISN + 1);
+	ck_assert_uint_eq(gw->c[synack_late_reset], 2);
+	ck_assert_uint_eq(gw->c[rst_unsent], 0);
+	expect_from_replica(REPLICA1, CLIENT, ORIGIN, CPORT, WLB_TCP_ACK, 0);
+}
+END_TEST
+
+START_TEST(synack_late_no_emit_slot)
+{
+	struct pk k;
+
+	replica_connection();
+	mk_synack(&k, REPLICA2, CLIENT, CPORT, TAG_ECHO, nonce_n(1));
+	wlb_action_reset(act);
+	act->n_emit = WLB_EMIT_MAX; /* every slot already taken */
+	clientgw_decide(gw, NF_INET_PRE_ROUTING, k.b, (uint32_t)k.len, now, act);
+	ck_assert_int_eq(act->verdict, WLB_DROP);
+	ck_assert_uint_eq(act->n_emit, WLB_EMIT_MAX);
+	ck_assert_uint_eq(gw->c[synack_late_reset], 1);
+	ck_assert_uint_eq(gw->c[rst_unsent], 1);
+}
+END_TEST
+
+START_TEST(synack_winner_retransmit)
+{
+	struct pk k;
+	struct wlb_pkt p;
+	struct wlb_tag t;
+	uint32_t n = open_syn(CLIENT, ORIGIN, CPORT);
+
+	replica_wins(CLIENT, ORIGIN, CPORT, REPLICA1, n);
+	now += 1000;
+	mk_synack(&k, REPLICA1, CLIENT, CPORT, TAG_ECHO, n);
+	from_server(&k);
+	p = mangled();
+	ck_assert_uint_eq(wlb_ip_saddr(&p), tp_addr(ORIGIN));
+	ck_assert_int_eq(wlb_tag_find(&p, &t), 0);
+	ck_assert_uint_eq(act->n_emit, 0);
+	ck_assert_uint_eq(gw->c[synack_retransmit], 1);
+	/* an origin-won flow: the origin's retransmission passes as is */
+	open_syn(CLIENT, ORIGIN, CPORT + 1);
+	origin_wins(CLIENT, ORIGIN, CPORT + 1);
+	now += 1000;
+	mk_synack(&k, ORIGIN, CLIENT, CPORT + 1, TAG_NONE, 0);
+	pass_unchanged(NF_INET_PRE_ROUTING, &k);
+	ck_assert_uint_eq(gw->c[synack_retransmit], 2);
+	ck_assert_uint_eq(gw->c[synack_late_reset], 0);
+}
+END_TEST
+
+START_TEST(synack_unknown_passed)
+{
+	struct pk k;
+
+	/* no SYN was seen for this one */
+	mk_synack(&k, REPLICA1, CLIENT, CPORT, TAG_ECHO, nonce_n(1));
+	pass_unchanged(NF_INET_PRE_ROUTING, &k);
+	mk_synack(&k, ORIGIN, CLIENT, CPORT, TAG_NONE, 0);
+	pass_unchanged(NF_INET_PRE_ROUTING, &k);
+	/* the right client port, another service port */
+	open_syn(CLIENT, ORIGIN, CPORT);
+	mk_synack_port(&k, REPLICA1, CLIENT, 443, CPORT, TAG_ECHO, nonce_n(1));
+	pass_unchanged(NF_INET_PRE_ROUTING, &k);
+	ck_assert_uint_eq(gw->c[unknown_passed], 3);
+	ck_assert_uint_eq(gw->c[synack_spoofed], 0);
+}
+END_TEST
+
+/* ===================================================== FIG. 6A: the flow */
+
+START_TEST(translate_both_ways)
+{
+	replica_connection();
+	expect_to_replica(CLIENT, ORIGIN, CPORT, REPLICA1, WLB_TCP_ACK, 0);
+	expect_to_replica(CLIENT, ORIGIN, CPORT, REPLICA1, WLB_TCP_ACK | WLB_TCP_PSH, 517);
+	expect_from_replica(REPLICA1, CLIENT, ORIGIN, CPORT, WLB_TCP_ACK, 0);
+	expect_from_replica(REPLICA1, CLIENT, ORIGIN, CPORT, WLB_TCP_ACK | WLB_TCP_PSH, 1460);
+	ck_assert_uint_eq(gw->c[to_replica], 2);
+	ck_assert_uint_eq(gw->c[from_replica], 2);
+}
+END_TEST
+
+START_TEST(translate_masqueraded_client)
+{
+	uint32_t n = open_syn(MASQ, ORIGIN, 61000);
+
+	replica_wins(MASQ, ORIGIN, 61000, REPLICA2, n);
+	expect_to_replica(MASQ, ORIGIN, 61000, REPLICA2, WLB_TCP_ACK | WLB_TCP_PSH, 77);
+	expect_from_replica(REPLICA2, MASQ, ORIGIN, 61000, WLB_TCP_ACK | WLB_TCP_PSH, 1000);
+	ck_assert_uint_eq(gw->c[to_replica], 1);
+	ck_assert_uint_eq(gw->c[from_replica], 1);
+}
+END_TEST
+
+START_TEST(origin_packet_of_replica_flow_not_translated)
+{
+	struct pk k;
+
+	replica_connection();
+	mk_seg(&k, ORIGIN, CLIENT, 80, CPORT, WLB_TCP_ACK | WLB_TCP_PSH, 100);
+	pass_unchanged(NF_INET_PRE_ROUTING, &k);
+	/* and another replica's */
+	mk_seg(&k, REPLICA2, CLIENT, 80, CPORT, WLB_TCP_ACK, 0);
+	pass_unchanged(NF_INET_PRE_ROUTING, &k);
+	ck_assert_uint_eq(gw->c[unknown_passed], 2);
+	ck_assert_uint_eq(gw->c[from_replica], 0);
+}
+END_TEST
+
+START_TEST(unmatched_packets_pass)
+{
+	struct pk k;
+
+	mk_seg(&k, CLIENT, ORIGIN, CPORT, 80, WLB_TCP_ACK, 10);
+	pass_unchanged(NF_INET_POST_ROUTING, &k);
+	mk_seg(&k, REPLICA1, CLIENT, 80, CPORT, WLB_TCP_ACK, 10);
+	pass_unchanged(NF_INET_PRE_ROUTING, &k);
+	/* a pending flow is not translated yet: an early ACK passes */
+	open_syn(CLIENT, ORIGIN, CPORT);
+	mk_seg(&k, CLIENT, ORIGIN, CPORT, 80, WLB_TCP_ACK, 0);
+	pass_unchanged(NF_INET_POST_ROUTING, &k);
+	mk_seg(&k, REPLICA1, CLIENT, 80, CPORT, WLB_TCP_ACK, 0);
+	pass_unchanged(NF_INET_PRE_ROUTING, &k);
+	/* a server RST before any SYN-ACK does not settle anything */
+	mk_seg(&k, ORIGIN, CLIENT, 80, CPORT, WLB_TCP_RST | WLB_TCP_ACK, 0);
+	pass_unchanged(NF_INET_PRE_ROUTING, &k);
+	ck_assert_uint_eq(gw->c[unknown_passed], 5);
+	ck_assert_uint_eq(gw->c[closed], 0);
+	/* a client SYN-ACK (simultaneous open) is a client packet */
+	mk_synack_port(&k, CLIENT, ORIGIN, CPORT, 80, TAG_NONE, 0);
+	pass_unchanged(NF_INET_POST_ROUTING, &k);
+	ck_assert_uint_eq(gw->c[unknown_passed], 6);
+	/* still pending: the race is still open */
+	replica_wins(CLIENT, ORIGIN, CPORT, REPLICA1, nonce_n(1));
+}
+END_TEST
+
+START_TEST(two_origins_same_client_port)
+{
+	struct pk k;
+	uint32_t n1 = open_syn(CLIENT, ORIGIN, CPORT);
+	uint32_t n2 = open_syn(CLIENT, ORIGIN2, CPORT);
+
+	ck_assert_uint_ne(n1, n2);
+	ck_assert_uint_eq(nflows(), 2);
+	/* REPLICA1 answers the second connection */
+	replica_wins(CLIENT, ORIGIN2, CPORT, REPLICA1, n2);
+	/* the first one's race is still open: the origin wins it */
+	origin_wins(CLIENT, ORIGIN, CPORT);
+	ck_assert_uint_eq(gw->c[synack_replica_won], 1);
+	ck_assert_uint_eq(gw->c[synack_origin_won], 1);
+	/* client packets go each their own way */
+	expect_to_replica(CLIENT, ORIGIN2, CPORT, REPLICA1, WLB_TCP_ACK, 40);
+	mk_seg(&k, CLIENT, ORIGIN, CPORT, 80, WLB_TCP_ACK, 40);
+	pass_unchanged(NF_INET_POST_ROUTING, &k);
+	/* REPLICA1's packets belong to the second, the origin's to the first */
+	expect_from_replica(REPLICA1, CLIENT, ORIGIN2, CPORT, WLB_TCP_ACK, 40);
+	mk_seg(&k, ORIGIN, CLIENT, 80, CPORT, WLB_TCP_ACK, 40);
+	pass_unchanged(NF_INET_PRE_ROUTING, &k);
+	ck_assert_uint_eq(gw->c[direct_passed], 2);
+	/* a late replica for the first gets a RST, the second is unaffected */
+	mk_synack(&k, REPLICA2, CLIENT, CPORT, TAG_ECHO, n1);
+	dropped(NF_INET_PRE_ROUTING, &k, 1);
+	check_rst(CLIENT, CPORT, REPLICA2, 80, CLIENT_ISN + 1);
+	/* ORIGIN2's late answer is reset too */
+	mk_synack(&k, ORIGIN2, CLIENT, CPORT, TAG_NONE, 0);
+	dropped(NF_INET_PRE_ROUTING, &k, 1);
+	check_rst(CLIENT, CPORT, ORIGIN2, 80, CLIENT_ISN + 1);
+	ck_assert_uint_eq(gw->c[synack_late_reset], 2);
+	expect_to_replica(CLIENT, ORIGIN2, CPORT, REPLICA1, WLB_TCP_ACK, 0);
+}
+END_TEST
+
+START_TEST(two_origins_echo_picks_its_flow)
+{
+	uint32_t n1 = open_syn(CLIENT, ORIGIN, CPORT);
+	uint32_t n2 = open_syn(CLIENT, ORIGIN2, CPORT);
+
+	/* the same replica answers both: the nonce tells them apart */
+	replica_wins(CLIENT, ORIGIN, CPORT, REPLICA2, n1);
+	replica_wins(CLIENT, ORIGIN2, CPORT, REPLICA1, n2);
+	expect_to_replica(CLIENT, ORIGIN, CPORT, REPLICA2, WLB_TCP_ACK, 0);
+	expect_to_replica(CLIENT, ORIGIN2, CPORT, REPLICA1, WLB_TCP_ACK, 0);
+	expect_from_replica(REPLICA2, CLIENT, ORIGIN, CPORT, WLB_TCP_ACK, 3);
+	expect_from_replica(REPLICA1, CLIENT, ORIGIN2, CPORT, WLB_TCP_ACK, 3);
+}
+END_TEST
+
+/* ========================================================== lifetimes */
+
+START_TEST(fin_both_ways_then_linger)
+{
+	struct pk k;
+
+	replica_connection();
+	now += 5000;
+	expect_to_replica(CLIENT, ORIGIN, CPORT, REPLICA1, WLB_TCP_FIN | WLB_TCP_ACK, 0);
+	ck_assert_uint_eq(gw->c[closed], 0);
+	now += 10;
+	expect_from_replica(REPLICA1, CLIENT, ORIGIN, CPORT, WLB_TCP_FIN | WLB_TCP_ACK, 0);
+	ck_assert_uint_eq(gw->c[closed], 1);
+	/* the last ACK, within the linger: still translated */
+	now += LINGER_MS - 1;
+	expect_to_replica(CLIENT, ORIGIN, CPORT, REPLICA1, WLB_TCP_ACK, 0);
+	ck_assert_uint_eq(gw->c[closed], 1); /* counted once */
+	/* past the linger: gone */
+	now += LINGER_MS;
+	mk_seg(&k, CLIENT, ORIGIN, CPORT, 80, WLB_TCP_ACK, 0);
+	pass_unchanged(NF_INET_POST_ROUTING, &k);
+	ck_assert_uint_eq(gw->c[unknown_passed], 1);
+	ck_assert_uint_eq(nflows(), 0);
+}
+END_TEST
+
+START_TEST(fin_server_first_then_client)
+{
+	struct pk k;
+
+	open_syn(CLIENT, ORIGIN, CPORT);
+	origin_wins(CLIENT, ORIGIN, CPORT);
+	mk_seg(&k, ORIGIN, CLIENT, 80, CPORT, WLB_TCP_FIN | WLB_TCP_ACK, 0);
+	pass_unchanged(NF_INET_PRE_ROUTING, &k);
+	ck_assert_uint_eq(gw->c[closed], 0);
+	mk_seg(&k, CLIENT, ORIGIN, CPORT, 80, WLB_TCP_FIN | WLB_TCP_ACK, 0);
+	pass_unchanged(NF_INET_POST_ROUTING, &k);
+	ck_assert_uint_eq(gw->c[closed], 1);
+	/* a retransmitted FIN does not count again */
+	pass_unchanged(NF_INET_POST_ROUTING, &k);
+	ck_assert_uint_eq(gw->c[closed], 1);
+	now += LINGER_MS;
+	clientgw_tick(gw, now);
+	ck_assert_uint_eq(nflows(), 0);
+}
+END_TEST
+
+START_TEST(one_fin_keeps_flow)
+{
+	replica_connection();
+	expect_to_replica(CLIENT, ORIGIN, CPORT, REPLICA1, WLB_TCP_FIN | WLB_TCP_ACK, 0);
+	/* half-closed: the server still sends for a long time */
+	now += LINGER_MS * 10;
+	expect_from_replica(REPLICA1, CLIENT, ORIGIN, CPORT, WLB_TCP_ACK, 1000);
+	now += IDLE_MS - 1;
+	expect_from_replica(REPLICA1, CLIENT, ORIGIN, CPORT, WLB_TCP_ACK, 1000);
+	ck_assert_uint_eq(gw->c[closed], 0);
+}
+END_TEST
+
+START_TEST(rst_closes)
+{
+	struct pk k;
+
+	replica_connection();
+	expect_to_replica(CLIENT, ORIGIN, CPORT, REPLICA1, WLB_TCP_RST, 0);
+	ck_assert_uint_eq(gw->c[closed], 1);
+	now += LINGER_MS - 1;
+	expect_to_replica(CLIENT, ORIGIN, CPORT, REPLICA1, WLB_TCP_ACK, 0);
+	now += 1;
+	mk_seg(&k, CLIENT, ORIGIN, CPORT, 80, WLB_TCP_ACK, 0);
+	pass_unchanged(NF_INET_POST_ROUTING, &k);
+	/* a RST from the replica closes too, and is translated */
+	open_syn(CLIENT, ORIGIN, CPORT + 1);
+	replica_wins(CLIENT, ORIGIN, CPORT + 1, REPLICA2, nonce_n(2));
+	expect_from_replica(REPLICA2, CLIENT, ORIGIN, CPORT + 1, WLB_TCP_RST | WLB_TCP_ACK, 0);
+	ck_assert_uint_eq(gw->c[closed], 2);
+	now += LINGER_MS;
+	mk_seg(&k, REPLICA2, CLIENT, 80, CPORT + 1, WLB_TCP_ACK, 0);
+	pass_unchanged(NF_INET_PRE_ROUTING, &k);
+}
+END_TEST
+
+START_TEST(idle_timeout)
+{
+	struct pk k;
+
+	replica_connection();
+	/* traffic keeps it alive */
+	now += IDLE_MS - 1;
+	expect_to_replica(CLIENT, ORIGIN, CPORT, REPLICA1, WLB_TCP_ACK, 0);
+	now += IDLE_MS - 1;
+	expect_from_replica(REPLICA1, CLIENT, ORIGIN, CPORT, WLB_TCP_ACK, 0);
+	/* silence for the idle timeout forgets it */
+	now += IDLE_MS;
+	mk_seg(&k, CLIENT, ORIGIN, CPORT, 80, WLB_TCP_ACK, 0);
+	pass_unchanged(NF_INET_POST_ROUTING, &k);
+	mk_seg(&k, REPLICA1, CLIENT, 80, CPORT, WLB_TCP_ACK, 0);
+	pass_unchanged(NF_INET_PRE_ROUTING, &k);
+	ck_assert_uint_eq(gw->c[unknown_passed], 2);
+}
+END_TEST
+
+START_TEST(idle_timeout_tick_reclaims)
+{
+	struct wlb_flow_stats st;
+
+	replica_connection();
+	open_syn(CLIENT, ORIGIN, CPORT + 1); /* pending */
+	ck_assert_uint_eq(nflows(), 2);
+	now += HALF_OPEN_MS;
+	clientgw_tick(gw, now);
+	ck_assert_uint_eq(nflows(), 1); /* the half-open one */
+	now += IDLE_MS;
+	clientgw_tick(gw, now);
+	wlb_flow_stats(gw->flows, &st);
+	ck_assert_uint_eq(st.count, 0);
+	ck_assert_uint_eq(st.expired, 2);
+}
+END_TEST
+
+START_TEST(half_open_timeout)
+{
+	struct pk k;
+	uint32_t n1 = open_syn(CLIENT, ORIGIN, CPORT);
+	uint32_t n2 = open_syn(CLIENT, ORIGIN, CPORT + 1);
+
+	/* just in time */
+	now += HALF_OPEN_MS - 1;
+	replica_wins(CLIENT, ORIGIN, CPORT + 1, REPLICA1, n2);
+	/* too late: forgotten, the echo is nobody's */
+	now += 1;
+	mk_synack(&k, REPLICA1, CLIENT, CPORT, TAG_ECHO, n1);
+	pass_unchanged(NF_INET_PRE_ROUTING, &k);
+	ck_assert_uint_eq(gw->c[unknown_passed], 1);
+	ck_assert_uint_eq(gw->c[synack_spoofed], 0);
+	mk_synack(&k, ORIGIN, CLIENT, CPORT, TAG_NONE, 0);
+	pass_unchanged(NF_INET_PRE_ROUTING, &k);
+	ck_assert_uint_eq(gw->c[unknown_passed], 2);
+	ck_assert_uint_eq(gw->c[synack_origin_won], 0);
+	/* the settled one lives on its idle timer */
+	expect_to_replica(CLIENT, ORIGIN, CPORT + 1, REPLICA1, WLB_TCP_ACK, 0);
+}
+END_TEST
+
+START_TEST(clock_wraps_32_bits)
+{
+	/* the table keeps 32-bit deadlines: crossing 2^32 ms changes nothing */
+	now = (UINT64_C(1) << 32) - 1000;
+	replica_connection();
+	now += 5000;
+	expect_to_replica(CLIENT, ORIGIN, CPORT, REPLICA1, WLB_TCP_ACK, 0);
+	expect_from_replica(REPLICA1, CLIENT, ORIGIN, CPORT, WLB_TCP_ACK, 0);
+}
+END_TEST
+
+START_TEST(reconfigure_keeps_flows)
+{
+	struct wlb_conf *c2 = load(conf_8080);
+	struct pk k;
+	struct wlb_pkt p;
+	struct wlb_tag t;
+
+	replica_connection();
+	clientgw_reconfigure(gw, c2);
+	/* decided flows keep their decisions */
+	expect_to_replica(CLIENT, ORIGIN, CPORT, REPLICA1, WLB_TCP_ACK, 0);
+	/* new SYNs follow the new web ports */
+	mk_syn(&k, CLIENT, ORIGIN, CPORT + 1, 80);
+	pass_unchanged(NF_INET_POST_ROUTING, &k);
+	ck_assert_uint_eq(gw->c[syn_not_web], 1);
+	mk_syn(&k, CLIENT, ORIGIN, CPORT + 2, 8080);
+	to_server(&k);
+	p = mangled();
+	ck_assert_int_eq(wlb_tag_find(&p, &t), 1);
+	clientgw_reconfigure(gw, conf);
+	wlb_conf_free(c2);
+}
+END_TEST
+
+/* ========================================================== malformed */
+
+struct bad_case {
+	const char *what;
+	void (*mutate)(struct pk *k);
+	bool malformed; /* else: well formed but not ours (unknown_passed) */
+};
+
+static void m_short(struct pk *k)
+{
+	k->len = 19;
+}
+
+static void m_empty(struct pk *k)
+{
+	k->len = 0;
+}
+
+static void m_truncated(struct pk *k)
+{
+	k->len -= 10; /* shorter than the IP total length */
+}
+
+static void m_tcp_cut(struct pk *k)
+{
+	/* total length 30: half a TCP header */
+	k->b[2] = 0;
+	k->b[3] = 30;
+	k->len = 30;
+}
+
+static void m_version6(struct pk *k)
+{
+	k->b[0] = 0x65;
+}
+
+static void m_ihl4(struct pk *k)
+{
+	k->b[0] = 0x44;
+}
+
+static void m_ihl_beyond(struct pk *k)
+{
+	k->b[0] = 0x4f;
+	k->len = 40;
+	k->b[2] = 0;
+	k->b[3] = 40;
+}
+
+static void m_totlen_small(struct pk *k)
+{
+	k->b[2] = 0;
+	k->b[3] = 12;
+}
+
+static void m_doff4(struct pk *k)
+{
+	k->b[32] = 0x40;
+}
+
+static void m_doff_beyond(struct pk *k)
+{
+	k->b[32] = 0xf0; /* 60 bytes of header in a 40-byte segment */
+}
+
+static void m_optlen0(struct pk *k)
+{
+	k->b[41] = 0;
+}
+
+static void m_optlen_overrun(struct pk *k)
+{
+	k->b[41] = 30; /* MSS claims 30 bytes of 20 */
+}
+
+static void m_ipopt_bad(struct pk *k)
+{
+	/* IHL 6 with an option of length 9 in 4 bytes */
+	uint8_t b[PKT_CAP];
+
+	memcpy(b, k->b, k->len);
+	memcpy(k->b + 24, b + 20, k->len - 20);
+	memcpy(k->b + 20, (const uint8_t[]){0x44, 9, 0, 0}, 4);
+	k->b[0] = 0x46;
+	k->len += 4;
+	k->b[2] = (uint8_t)(k->len >> 8);
+	k->b[3] = (uint8_t)k->len;
+}
+
+static void m_udp(struct pk *k)
+{
+	k->b[9] = 17;
+}
+
+static void m_icmp(struct pk *k)
+{
+	k->b[9] = 1;
+}
+
+static void m_frag_mf(struct pk *k)
+{
+	k->b[6] |= 0x20;
+}
+
+static void m_frag_off(struct pk *k)
+{
+	k->b[7] = 0x10;
+}
+
+static const struct bad_case bad_cases[] = {
+	{"empty", m_empty, true},
+	{"shorter than an IP header", m_short, true},
+	{"truncated", m_truncated, true},
+	{"TCP header cut", m_tcp_cut, true},
+	{"IPv6 version", m_version6, true},
+	{"IHL 4", m_ihl4, true},
+	{"IHL beyond the packet", m_ihl_beyond, true},
+	{"total length < IHL", m_totlen_small, true},
+	{"data offset 4", m_doff4, true},
+	{"data offset beyond", m_doff_beyond, true},
+	{"option length 0", m_optlen0, true},
+	{"option overruns the header", m_optlen_overrun, true},
+	{"bad IP option", m_ipopt_bad, true},
+	{"UDP", m_udp, false},
+	{"ICMP", m_icmp, false},
+	{"first fragment", m_frag_mf, false},
+	{"later fragment", m_frag_off, false},
+};
+
+#define N_BAD (sizeof(bad_cases) / sizeof(bad_cases[0]))
+
+/* Each mutation applied to each kind of packet the policy cares about,
+ * on both hooks, with the flows it would match present. */
+START_TEST(malformed_untouched)
+{
+	const struct bad_case *c = &bad_cases[_i];
+	struct pk k;
+	uint64_t before;
+	uint32_t n = open_syn(CLIENT, ORIGIN, CPORT + 1);
+
+	replica_wins(CLIENT, ORIGIN, CPORT + 1, REPLICA1, n);
+	open_syn(CLIENT, ORIGIN, CPORT); /* pending */
+	for (int v = 0; v < 4; v++) {
+		unsigned hook = v < 2 ? NF_INET_POST_ROUTING : NF_INET_PRE_ROUTING;
+
+		switch (v) {
+		case 0:
+			mk_syn(&k, CLIENT, ORIGIN, CPORT + 2, 80);
+			break;
+		case 1:
+			/* an MSS option at byte 40 for the option cases */
+			build(&k, CLIENT, ORIGIN, CPORT + 1, 80, WLB_TCP_ACK, 1, 2,
+			      (const uint8_t[]){2, 4, 5, 0xb4}, 4, 30);
+			break;
+		case 2:
+			mk_synack(&k, REPLICA1, CLIENT, CPORT, TAG_ECHO, nonce_n(2));
+			break;
+		default:
+			build(&k, REPLICA1, CLIENT, 80, CPORT + 1, WLB_TCP_ACK, 1, 2,
+			      (const uint8_t[]){2, 4, 5, 0xb4}, 4, 30);
+		}
+		c->mutate(&k);
+		before = c->malformed ? gw->c[malformed_passed] : gw->c[unknown_passed];
+		pass_unchanged(hook, &k);
+		ck_assert_msg((c->malformed ? gw->c[malformed_passed] : gw->c[unknown_passed]) ==
+				      before + 1,
+			      "%s, variant %d: not counted", c->what, v);
+	}
+	ck_assert_uint_eq(nflows(), 2);
+	ck_assert_uint_eq(gw->c[syn_tagged], 2);
+	ck_assert_uint_eq(gw->c[synack_replica_won], 1);
+	ck_assert_uint_eq(gw->c[to_replica] + gw->c[from_replica] + gw->c[synack_spoofed], 0);
+	/* the pending flow is intact: its genuine SYN-ACK still wins */
+	replica_wins(CLIENT, ORIGIN, CPORT, REPLICA2, nonce_n(2));
+}
+END_TEST
+
+/* ------------------------------------------------------ randomized run */
+
+static const char *const fuzz_hosts[] = {CLIENT, MASQ, ORIGIN, REPLICA1, REPLICA2, "10.0.0.1"};
+static const uint16_t fuzz_ports[] = {80, 443, 22, 40000, 40001, 40002};
+static const uint8_t fuzz_flags[] = {WLB_TCP_SYN,
+				     WLB_TCP_SYN | WLB_TCP_ACK,
+				     WLB_TCP_ACK,
+				     WLB_TCP_ACK | WLB_TCP_PSH,
+				     WLB_TCP_FIN | WLB_TCP_ACK,
+				     WLB_TCP_RST,
+				     WLB_TCP_RST | WLB_TCP_ACK,
+				     WLB_TCP_SYN | WLB_TCP_FIN};
+
+static const char *pick_host(void)
+{
+	return fuzz_hosts[tp_rand() % (sizeof(fuzz_hosts) / sizeof(fuzz_hosts[0]))];
+}
+
+static uint16_t pick_port(void)
+{
+	return fuzz_ports[tp_rand() % (sizeof(fuzz_ports) / sizeof(fuzz_ports[0]))];
+}
+
+/* The last SYN generated: later packets answer or continue it, so that
+ * the flows are found and every branch is taken. */
+static struct {
+	const char *client, *server;
+	uint16_t cport, sport;
+} fuzz_last = {CLIENT, ORIGIN, 40000, 80};
+
+static unsigned fuzz_options(uint8_t *o)
+{
+	switch (tp_rand() % 5) {
+	case 0:
+		return 0;
+	case 1:
+		memcpy(o, tp_linux_syn_opts, 20);
+		return 20;
+	case 2:
+		memcpy(o, tp_linux_syn_opts, 20);
+		memset(o + 20, WLB_TCPOPT_NOP, 12);
+		return 32;
+	default:
+		memcpy(o, (const uint8_t[]){2, 4, 5, 0xb4, 1, 1}, 6);
+		tag_bytes(o + 6, (uint8_t)(tp_rand() % 4 ? 0x81 : tp_rand()),
+			  nonce_n(nonce_calls + 1 - tp_rand() % 3),
+			  tp_rand() % 8 ? WLB_TAG_VERSION : 2);
+		return 16;
+	}
+}
+
+/* A plausible packet: hosts, ports and flags from small sets, options that
+ * are empty, Linux-like, full, or an echo. */
+static void fuzz_packet(struct pk *k)
+{
+	static const char *const answerers[] = {ORIGIN, REPLICA1, REPLICA2};
+	uint8_t o[40];
+	unsigned optlen = fuzz_options(o);
+	uint8_t flags =
+		tp_rand() % 8 ? fuzz_flags[tp_rand() % sizeof(fuzz_flags)] : (uint8_t)tp_rand();
+	size_t paylen = tp_rand() % 4 ? 0 : tp_rand() % 200;
+
+	switch (tp_rand() % 6) {
+	case 0:
+	case 1:
+		/* an answer to the last SYN, often a SYN-ACK */
+		if (tp_rand() % 2)
+			flags = WLB_TCP_SYN | WLB_TCP_ACK;
+		build(k, tp_rand() % 4 ? answerers[tp_rand() % 3] : fuzz_last.server,
+		      fuzz_last.client, fuzz_last.sport, fuzz_last.cport, flags, tp_rand(),
+		      tp_rand(), o, optlen, paylen);
+		return;
+	case 2:
+		/* the client goes on */
+		build(k, fuzz_last.client, fuzz_last.server, fuzz_last.cport, fuzz_last.sport,
+		      flags, tp_rand(), tp_rand(), o, optlen, paylen);
+		return;
+	default:
+		build(k, pick_host(), pick_host(), pick_port(), pick_port(), flags, tp_rand(),
+		      tp_rand(), o, optlen, paylen);
+		if (flags == WLB_TCP_SYN) {
+			struct wlb_pkt p = tp_parse(k->b, k->len, sizeof(k->b));
+			static char c[INET_ADDRSTRLEN], sv[INET_ADDRSTRLEN];
+			uint32_t a = wlb_ip_saddr(&p);
+
+			inet_ntop(AF_INET, &a, c, sizeof(c));
+			a = wlb_ip_daddr(&p);
+			inet_ntop(AF_INET, &a, sv, sizeof(sv));
+			fuzz_last.client = c;
+			fuzz_last.server = sv;
+			fuzz_last.cport = ntohs(wlb_tcp_sport(&p));
+			fuzz_last.sport = ntohs(wlb_tcp_dport(&p));
+		}
+	}
+}
+
+static void fuzz_mutate(struct pk *k)
+{
+	switch (tp_rand() % 10) {
+	case 0:
+	case 1:
+	case 2:
+	case 3:
+		break; /* well formed */
+	case 4:
+	case 5:
+		for (unsigned n = 1 + tp_rand() % 4; n; n--)
+			k->b[tp_rand() % k->len] = (uint8_t)tp_rand();
+		break;
+	case 6:
+		/* a header byte, then fresh checksums when it still parses */
+		for (unsigned n = 1 + tp_rand() % 2; n; n--)
+			k->b[tp_rand() % (k->len < 60 ? k->len : 60)] = (uint8_t)tp_rand();
+		{
+			struct wlb_pkt p;
+
+			if (wlb_pkt_parse(&p, k->b, k->len, k->len) == WLB_PKT_OK)
+				wlb_pkt_csum_fill(&p);
+		}
+		break;
+	case 7:
+		k->len = tp_rand() % (k->len + 1);
+		break;
+	case 8:
+		/* trailing bytes after the datagram */
+		for (unsigned n = 1 + tp_rand() % 8; n; n--)
+			k->b[k->len++] = (uint8_t)tp_rand();
+		break;
+	default:
+		k->len = tp_rand() % 120;
+		for (size_t i = 0; i < k->len; i++)
+			k->b[i] = (uint8_t)tp_rand();
+		if (k->len && tp_rand() % 2)
+			k->b[0] = 0x45;
+	}
+}
+
+START_TEST(fuzz_both_hooks)
+{
+	static const unsigned hooks[] = {NF_INET_POST_ROUTING, NF_INET_PRE_ROUTING};
+	unsigned verdicts[4] = {0};
+	char *dump = NULL;
+	size_t dumplen = 0;
+	FILE *f;
+
+	tp_srand(0x574c);
+	for (int i = 0; i < 20000; i++) {
+		struct pk k;
+		struct wlb_pkt p;
+		bool input_ok;
+		uint8_t *h;
+		unsigned hook = hooks[tp_rand() % 2];
+
+		fuzz_packet(&k);
+		fuzz_mutate(&k);
+		{
+			struct pk c = k;
+
+			input_ok = wlb_pkt_parse(&p, c.b, c.len, c.len) == WLB_PKT_OK &&
+				   wlb_pkt_csum_ok(&p);
+		}
+		/* an exact-size heap copy: ASan sees every byte read beyond it */
+		h = malloc(k.len ? k.len : 1);
+		ck_assert_ptr_nonnull(h);
+		memcpy(h, k.b, k.len);
+		now += tp_rand() % 64;
+		wlb_action_reset(act);
+		clientgw_decide(gw, hook, h, (uint32_t)k.len, now, act);
+		ck_assert_msg(act->verdict == WLB_ACCEPT || act->verdict == WLB_DROP ||
+				      act->verdict == WLB_MANGLE,
+			      "iteration %d: verdict %d", i, act->verdict);
+		verdicts[act->verdict]++;
+		if (act->verdict == WLB_MANGLE) {
+			ck_assert_uint_le(act->out_len, sizeof(outbuf.b));
+			memcpy(outbuf.b, act->out, act->out_len);
+			ck_assert_msg(wlb_pkt_parse(&p, outbuf.b, act->out_len, act->out_len) ==
+					      WLB_PKT_OK,
+				      "iteration %d: mangled packet does not parse", i);
+			ck_assert_msg(!input_ok || wlb_pkt_csum_ok(&p),
+				      "iteration %d: checksum broken by the edit", i);
+		} else if (act->verdict == WLB_ACCEPT) {
+			ck_assert_msg(memcmp(h, k.b, k.len) == 0,
+				      "iteration %d: accepted packet was modified", i);
+		}
+		for (unsigned e = 0; e < act->n_emit; e++) {
+			struct pk c;
+
+			(void)emitted(e, &c);
+		}
+		free(h);
+		if (i % 997 == 0)
+			clientgw_tick(gw, now);
+	}
+	/* every outcome happened */
+	ck_assert_uint_gt(verdicts[WLB_ACCEPT], 0);
+	ck_assert_uint_gt(verdicts[WLB_DROP], 0);
+	ck_assert_uint_gt(verdicts[WLB_MANGLE], 0);
+	ck_assert_uint_gt(gw->c[malformed_passed], 0);
+	ck_assert_uint_gt(gw->c[syn_tagged], 0);
+	f = open_memstream(&dump, &dumplen);
+	ck_assert_ptr_nonnull(f);
+	clientgw_dump(gw, f, now);
+	fclose(f);
+	ck_assert_int_eq(dump_value(dump, "flows_capacity"), 16);
+	ck_assert_int_eq(dump_value(dump, "syn_tagged"), (long long)gw->c[syn_tagged]);
+	free(dump);
+}
+END_TEST
+
+/* ================================================================ dump */
+
+static unsigned count_lines(const char *s, const char *prefix)
+{
+	unsigned n = 0;
+	size_t pl = strlen(prefix);
+
+	for (const char *l = s; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+		if (!strncmp(l, prefix, pl))
+			n++;
+	return n;
+}
+
+START_TEST(dump_counters_and_flows)
+{
+	char *s = NULL;
+	size_t len = 0;
+	char line[128];
+	FILE *f;
+	struct pk k;
+
+	replica_connection();			/* nonce 1 */
+	open_syn(MASQ, ORIGIN, 50000);		/* nonce 2, pending */
+	open_syn(CLIENT, ORIGIN, CPORT + 1);	/* nonce 3 */
+	origin_wins(CLIENT, ORIGIN, CPORT + 1); /* direct */
+	mk_seg(&k, CLIENT, ORIGIN, CPORT + 1, 80, WLB_TCP_RST, 0);
+	pass_unchanged(NF_INET_POST_ROUTING, &k); /* closing */
+	f = open_memstream(&s, &len);
+	ck_assert_ptr_nonnull(f);
+	clientgw_dump(gw, f, now);
+	fclose(f);
+	/* one line per counter, in order, with its value */
+	for (unsigned i = 0; i < clientgw_NCOUNTERS; i++) {
+		snprintf(line, sizeof(line), "%-28s %llu\n", clientgw_counter_names[i],
+			 (unsigned long long)gw->c[i]);
+		ck_assert_msg(strstr(s, line) != NULL, "no line \"%s\" in:\n%s", line, s);
+	}
+	ck_assert_int_eq(dump_value(s, "syn_tagged"), 3);
+	ck_assert_int_eq(dump_value(s, "synack_replica_won"), 1);
+	ck_assert_int_eq(dump_value(s, "synack_origin_won"), 1);
+	ck_assert_int_eq(dump_value(s, "closed"), 1);
+	ck_assert_int_eq(dump_value(s, "flows"), 3);
+	ck_assert_int_eq(dump_value(s, "flows_capacity"), 1024);
+	ck_assert_uint_eq(count_lines(s, "flow "), 3);
+	ck_assert_ptr_nonnull(strstr(s, "flow 192.0.2.2:40000 203.0.113.10:80 replica "
+					"served_by=198.51.100.18 nonce=5eed0001\n"));
+	ck_assert_ptr_nonnull(strstr(s, "flow 198.51.100.1:50000 203.0.113.10:80 pending "
+					"served_by=- nonce=5eed0002\n"));
+	ck_assert_ptr_nonnull(strstr(s, "flow 192.0.2.2:40001 203.0.113.10:80 direct "
+					"served_by=203.0.113.10 nonce=5eed0003 closing\n"));
+	free(s);
+	/* an empty table: counters only */
+	now += IDLE_MS * 2;
+	s = NULL;
+	f = open_memstream(&s, &len);
+	clientgw_dump(gw, f, now);
+	fclose(f);
+	ck_assert_uint_eq(count_lines(s, "flow "), 0);
+	ck_assert_uint_eq(count_lines(s, "syn_tagged "), 1);
+	free(s);
+}
+END_TEST
+
+/* ========================================================== known bugs */
+
+/*
+ * BUG (src/clientgw.c, tag_syn(): "wlb_tag_add(p, wlb_tag_flags(true, mode,
+ * false), f->nonce)"): the "redirection permitted" bit is always set.
+ * wlb.conf(5) says wlb-clientgw "takes what it writes into the tag of a SYN
+ * (redirection permitted, configuration) from the entry of the SYN's
+ * destination", so a SYN to a service with replicable = false must carry
+ * the bit clear.  (The wlb-clientgw(8) draft says the bit is always set:
+ * one of the two documents must change; this test follows wlb.conf(5).)
+ * Fix: in tag_syn(), look the service up once and pass
+ * "s ? s->replicable : true" as the redirect argument (mode_for() already
+ * does the lookup).
+ */
+START_TEST(bug_redirect_bit_follows_replicable)
+{
+	struct pk k;
+	struct wlb_pkt p;
+	struct wlb_tag t;
+
+	mk_syn(&k, CLIENT, ORIGIN_B, CPORT, 443); /* replicable = false */
+	to_server(&k);
+	p = mangled();
+	ck_assert_int_eq(wlb_tag_find(&p, &t), 1);
+	ck_assert_int_eq(wlb_tag_mode(&t), WLB_MODE_B);
+	ck_assert_msg(!(t.flags & WLB_TAG_REDIRECT),
+		      "SYN to a non-replicable service tagged 'redirection permitted'");
+}
+END_TEST
+
+/*
+ * BUG (src/clientgw.c, client_syn(): "if (f && f->state == CGW_PENDING) ...
+ * else { if (f) wlb_flow_remove(gw->flows, f); ... f->nonce =
+ * gw->nonce(gw); ..."): a SYN on a tuple whose flow already has a winner and
+ * is not closing is taken for a new connection: the decided flow is thrown
+ * away and a fresh pending one with a NEW nonce is created.  That happens
+ * whenever the client's SYN retransmission crosses the winning SYN-ACK
+ * (the client's RTO fires while the SYN-ACK is on its way).  wlb(7) says "A
+ * retransmitted SYN is tagged again with the same nonce", and the code's own
+ * comment says a new flow is only for "the port reused after a closed
+ * connection".  Effect: the client completes the handshake with the winner,
+ * but its ACK and data are no longer translated (flow pending ->
+ * unknown_passed; a replica-served connection breaks), and the re-tagged SYN
+ * starts a second race that a replica can win while the client is actually
+ * connected to the origin (an origin-served connection gets hijacked).
+ * Fix: replace the flow only when it is CGW_CLOSING; otherwise keep it and
+ * treat the SYN as a retransmission: for CGW_DIRECT pass it (or re-tag it
+ * with f->nonce), for CGW_REPLICA send it to the winner
+ * (wlb_pkt_set_daddr(p, f->peer.v4), to_replica), in both cases with no new
+ * nonce and no change of state.
+ */
+static void retransmitted_syn_keeps_nonce(void)
+{
+	struct pk k;
+	struct wlb_tag t;
+
+	mk_syn(&k, CLIENT, ORIGIN, CPORT, 80);
+	to_server(&k);
+	ck_assert_uint_eq(nonce_calls, 1);
+	if (act->verdict == WLB_MANGLE) {
+		struct wlb_pkt p = mangled();
+
+		if (wlb_tag_find(&p, &t) == 1)
+			ck_assert_uint_eq(t.nonce, nonce_n(1));
+	}
+}
+
+START_TEST(bug_syn_retransmit_after_replica_won_keeps_flow)
+{
+	replica_connection();
+	/* the client's retransmitted SYN crosses the SYN-ACK */
+	now += 5;
+	retransmitted_syn_keeps_nonce();
+	/* the client's ACK of the replica's SYN-ACK must still reach it */
+	expect_to_replica(CLIENT, ORIGIN, CPORT, REPLICA1, WLB_TCP_ACK, 0);
+	expect_from_replica(REPLICA1, CLIENT, ORIGIN, CPORT, WLB_TCP_ACK, 100);
+}
+END_TEST
+
+START_TEST(bug_syn_retransmit_after_origin_won_keeps_flow)
+{
+	struct pk k;
+	uint64_t before;
+
+	open_syn(CLIENT, ORIGIN, CPORT);
+	origin_wins(CLIENT, ORIGIN, CPORT);
+	now += 5;
+	retransmitted_syn_keeps_nonce();
+	/* the client is connected to the origin: its packets stay direct */
+	before = gw->c[direct_passed];
+	mk_seg(&k, CLIENT, ORIGIN, CPORT, 80, WLB_TCP_ACK, 0);
+	pass_unchanged(NF_INET_POST_ROUTING, &k);
+	ck_assert_uint_eq(gw->c[direct_passed], before + 1);
+	/* and no replica can win the connection any more */
+	mk_synack(&k, REPLICA1, CLIENT, CPORT, TAG_ECHO, nonce_n(1));
+	dropped(NF_INET_PRE_ROUTING, &k, 1);
+	check_rst(CLIENT, CPORT, REPLICA1, 80, CLIENT_ISN + 1);
+	ck_assert_uint_eq(gw->c[synack_replica_won], 0);
+}
+END_TEST
+
+/* ================================================================ main */
+
+static Suite *clientgw_suite(void)
+{
+	Suite *s = suite_create("clientgw");
+	TCase *tc;
+
+	tc = tcase_create("syn");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, syn_to_web_port_tagged);
+	tcase_add_test(tc, syn_with_payload_and_padding_tagged);
+	tcase_add_test(tc, syn_mode_from_service_or_default);
+	tcase_add_test(tc, syn_not_web_untouched);
+	tcase_add_test(tc, syn_retransmit_same_nonce);
+	tcase_add_test(tc, syn_default_nonce_source);
+	tcase_add_test(tc, syn_noroom_untouched);
+	tcase_add_test(tc, syn_exactly_fits);
+	tcase_add_test(tc, syn_eol_padding_reused);
+	tcase_add_test(tc, syn_pretagged_untouched);
+	tcase_add_test(tc, syn_other_kind253_experiment_still_tagged);
+	tcase_add_test(tc, syn_reuses_port_after_close);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("synack");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, synack_origin_wins_direct);
+	tcase_add_test(tc, synack_origin_with_tag_stripped);
+	tcase_add_test(tc, synack_replica_wins);
+	tcase_add_test(tc, synack_replica_wins_odd_offset);
+	tcase_add_test(tc, synack_spoofed_dropped);
+	tcase_add_test(tc, synack_spoofed_then_origin);
+	tcase_add_test(tc, synack_late_origin_reset);
+	tcase_add_test(tc, synack_late_replica_after_origin_reset);
+	tcase_add_test(tc, synack_late_other_replica_reset);
+	tcase_add_test(tc, synack_late_no_emit_slot);
+	tcase_add_test(tc, synack_winner_retransmit);
+	tcase_add_test(tc, synack_unknown_passed);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("translate");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, translate_both_ways);
+	tcase_add_test(tc, translate_masqueraded_client);
+	tcase_add_test(tc, origin_packet_of_replica_flow_not_translated);
+	tcase_add_test(tc, unmatched_packets_pass);
+	tcase_add_test(tc, two_origins_same_client_port);
+	tcase_add_test(tc, two_origins_echo_picks_its_flow);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("lifetime");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, fin_both_ways_then_linger);
+	tcase_add_test(tc, fin_server_first_then_client);
+	tcase_add_test(tc, one_fin_keeps_flow);
+	tcase_add_test(tc, rst_closes);
+	tcase_add_test(tc, idle_timeout);
+	tcase_add_test(tc, idle_timeout_tick_reclaims);
+	tcase_add_test(tc, half_open_timeout);
+	tcase_add_test(tc, clock_wraps_32_bits);
+	tcase_add_test(tc, reconfigure_keeps_flows);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("malformed");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_loop_test(tc, malformed_untouched, 0, N_BAD);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("robustness");
+	tcase_add_checked_fixture(tc, setup_small, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, fuzz_both_hooks);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("dump");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, dump_counters_and_flows);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("known_bugs");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, bug_redirect_bit_follows_replicable);
+	tcase_add_test(tc, bug_syn_retransmit_after_replica_won_keeps_flow);
+	tcase_add_test(tc, bug_syn_retransmit_after_origin_won_keeps_flow);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(clientgw_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

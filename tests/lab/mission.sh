@@ -1,0 +1,279 @@
+# shellcheck shell=bash
+#
+# tests/lab/mission.sh -- the end-to-end checks of the mission, one function per
+# point of the specification, shared by the per-configuration test scripts
+# (test-mission-a.sh, ...).
+# shellcheck disable=SC2015 # "[ a ] && [ b ] || fail" is meant: fail when either is false  Each check prints what it measured and returns
+# non-zero on failure; mission_run runs a list and counts.
+
+MISSION_FAILS=0
+MISSION_REPORT=""
+
+mission_note() {
+	MISSION_REPORT+="$*"$'\n'
+	printf '  %s\n' "$*" >&2
+}
+
+# served: what /name says, the client's view of the peer and the connect time.
+served() {
+	lab_curl client "http://$LAB_ORIGIN_IP/name" -w ' %{remote_ip} %{time_connect}\n'
+}
+
+expect_served() { # WHO DESC
+	local out who ip
+	out=$(served) || { wlb_fail "$2: curl failed: $out"; return 1; }
+	read -r who ip _ <<<"$(tr '\n' ' ' <<<"$out")"
+	[ "$ip" = "$LAB_ORIGIN_IP" ] || { wlb_fail "$2: client saw peer $ip, not the origin"; return 1; }
+	[ "$who" = "$1" ] || { wlb_fail "$2: served by $who, expected $1"; return 1; }
+	mission_note "$2: served by $who (connect $(tr '\n' ' ' <<<"$out" | awk '{print $3 * 1000}') ms, peer $ip)"
+}
+
+default_delays() {
+	lab_set_delay origin 80 >/dev/null 2>&1
+	lab_set_delay replica1 5 >/dev/null 2>&1
+	lab_set_delay replica2 40 >/dev/null 2>&1
+}
+
+cgw_counter() {
+	wlb_counter cgw "$1"
+}
+
+# 1. the nearest replica serves, and the client believes it talks to the origin
+check_nearest_serves() {
+	local pid peers
+	expect_served replica1 "default delays" || return 1
+	# a slow transfer, to look at the client's socket while it is open
+	wlb_bg client curl -s --max-time 20 --limit-rate 200k -o /dev/null \
+		"http://$LAB_ORIGIN_IP/10m"
+	pid=$!
+	sleep 0.7
+	peers=$(lab_exec client ss -Htn state established | awk '{print $4}')
+	kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+	[ "$peers" = "$LAB_ORIGIN_IP:80" ] ||
+		{ wlb_fail "client sockets' peers: '$peers', expected only $LAB_ORIGIN_IP:80"; return 1; }
+	mission_note "ss in client during a replica-served transfer: peer $peers"
+}
+
+# 2. whoever is nearest wins; when the origin wins nothing is translated
+check_delays_decide() {
+	local won0 to0 from0 rc=0
+	lab_set_delay replica1 50 && lab_set_delay replica2 5 || return 1
+	expect_served replica2 "replica2 nearest" || rc=1
+	lab_set_delay origin 2 && lab_set_delay replica2 50 || return 1
+	sleep 1 # let earlier connections finish closing
+	won0=$(cgw_counter synack_origin_won)
+	to0=$(cgw_counter to_replica)
+	from0=$(cgw_counter from_replica)
+	expect_served origin "origin nearest" || rc=1
+	sleep 0.3
+	[ "$(cgw_counter synack_origin_won)" = $((won0 + 1)) ] ||
+		{ wlb_fail "synack_origin_won did not count the origin's win"; rc=1; }
+	[ "$(cgw_counter to_replica)" = "$to0" ] && [ "$(cgw_counter from_replica)" = "$from0" ] ||
+		{ wlb_fail "packets of an origin-served connection were translated"; rc=1; }
+	mission_note "origin won: to_replica/from_replica unchanged ($to0/$from0)"
+	default_delays
+	return $rc
+}
+
+hold_connections() { # N HOST_IP SECONDS: open N idle TCP connections from client
+	wlb_bg client python3 -c '
+import socket, sys, time
+n, ip, t = int(sys.argv[1]), sys.argv[2], float(sys.argv[3])
+socks = [socket.create_connection((ip, 80), timeout=5) for _ in range(n)]
+time.sleep(t)' "$1" "$2" "$3"
+}
+
+replica_field() { # HOST FIELD
+	wlb_dump "$1" | awk -v n="$2" '$1 == n { print $2 }'
+}
+
+# 3. busy, disabled, no replica daemon, no redirector
+check_availability() {
+	local pid rc=0 i
+	export WLB_REPLICA1_MAX_EST=2
+	wlb_reload replica1
+	hold_connections 3 "$(lab_replica_ip 1)" 15
+	pid=$!
+	for ((i = 0; i < 40; i++)); do
+		[ "$(replica_field replica1 busy)" = 1 ] && break
+		sleep 0.1
+	done
+	[ "$(replica_field replica1 busy)" = 1 ] || { wlb_fail "replica1 never became busy"; rc=1; }
+	expect_served replica2 "replica1 busy ($(replica_field replica1 established) established > 2)" || rc=1
+	[ "$(replica_field replica1 drop_busy)" -ge 1 ] || { wlb_fail "drop_busy not counted"; rc=1; }
+	kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+	unset WLB_REPLICA1_MAX_EST
+	wlb_reload replica1
+
+	export WLB_REPLICA1_STATE=disabled
+	wlb_reload replica1
+	expect_served replica2 "replica1 disabled" || rc=1
+	[ "$(replica_field replica1 drop_inactive)" -ge 1 ] || { wlb_fail "drop_inactive not counted"; rc=1; }
+	unset WLB_REPLICA1_STATE
+	wlb_reload replica1
+	expect_served replica1 "replica1 enabled again" || rc=1
+
+	wlb_stop replica1 && wlb_stop replica2
+	expect_served origin "no replica daemon running" || rc=1
+	wlb_start replica1 && wlb_start replica2
+	wlb_stop sgw
+	expect_served origin "wlb-redirector not running" || rc=1
+	wlb_start sgw
+	expect_served replica1 "all daemons back" || rc=1
+	return $rc
+}
+
+# Sets CAPTURE_PID (not printed: a $(...) would background it in a subshell).
+capture_start() { # HOST FILE FILTER
+	rm -f "$2"
+	wlb_bg "$1" tcpdump -i eth0 -nn -U --immediate-mode -w "$2" "$3" >/dev/null 2>&1
+	CAPTURE_PID=$!
+}
+
+capture_count() { # FILE [FILTER]: packets in a capture
+	tcpdump -nn -r "$1" ${2:+"$2"} 2>/dev/null | wc -l
+}
+
+# 4. exactly one SYN-ACK reaches the client; every loser is reset and keeps no
+# half-open socket
+check_single_synack() { # N
+	local n=${1:-5} c r2 o pids rc=0 synacks late0 late srcs seen
+	c="$LAB_DIR/cap-client.pcap" r2="$LAB_DIR/cap-r2.pcap" o="$LAB_DIR/cap-origin.pcap"
+	capture_start client "$c" 'tcp[13] & 0x12 == 0x12'
+	pids=$CAPTURE_PID
+	capture_start replica2 "$r2" 'tcp[13] & 0x04 != 0'
+	pids+=" $CAPTURE_PID"
+	capture_start origin "$o" 'tcp[13] & 0x04 != 0'
+	pids+=" $CAPTURE_PID"
+	sleep 1
+	late0=$(cgw_counter synack_late_reset)
+	for ((i = 0; i < n; i++)); do served >/dev/null || rc=1; done
+	sleep 1 # the losers answer after 80 and 160 ms; their RSTs follow at once
+	seen=$(lab_exec replica2 ss -Htn state syn-recv | wc -l)
+	seen=$((seen + $(lab_exec origin ss -Htn state syn-recv | wc -l)))
+	# shellcheck disable=SC2086
+	kill -INT $pids 2>/dev/null
+	# shellcheck disable=SC2086
+	wait $pids 2>/dev/null
+	synacks=$(capture_count "$c")
+	srcs=$(tcpdump -nn -r "$c" 2>/dev/null | awk '{print $3}' | sed 's/\.[0-9]*$//' | sort -u | paste -sd, -)
+	late=$(($(cgw_counter synack_late_reset) - late0))
+	mission_note "$n connections: client saw $synacks SYN-ACKs from {$srcs}; late SYN-ACKs reset: $late;" \
+		"RSTs received: replica2 $(capture_count "$r2"), origin $(capture_count "$o"); syn-recv left: $seen"
+	[ "$synacks" = "$n" ] && [ "$srcs" = "$LAB_ORIGIN_IP" ] ||
+		{ wlb_fail "expected $n SYN-ACKs from the origin address only"; rc=1; }
+	[ "$late" = $((2 * n)) ] || { wlb_fail "expected $((2 * n)) late SYN-ACKs reset, got $late"; rc=1; }
+	[ "$(capture_count "$r2")" -ge "$n" ] && [ "$(capture_count "$o")" -ge "$n" ] ||
+		{ wlb_fail "a loser did not receive its RST"; rc=1; }
+	[ "$seen" = 0 ] || {
+		wlb_fail "$seen half-open sockets left on the losers:" \
+			"$(lab_exec replica2 ss -Htn state syn-recv) $(lab_exec origin ss -Htn state syn-recv)"
+		rc=1
+	}
+	return $rc
+}
+
+# 5. a large download intact, and 200 concurrent connections to the nearest
+check_bulk_and_concurrency() {
+	local f="$LAB_DIR/download" want got t0 t1 out n
+	want=$(sha256sum "$LAB_DIR/www/big" | cut -d' ' -f1)
+	t0=$(date +%s.%N)
+	lab_exec client curl -sS --max-time 120 -o "$f" "http://$LAB_ORIGIN_IP/big" ||
+		{ wlb_fail "download of /big failed"; return 1; }
+	t1=$(date +%s.%N)
+	got=$(sha256sum "$f" | cut -d' ' -f1)
+	rm -f "$f"
+	[ "$got" = "$want" ] || { wlb_fail "/big corrupted: $got != $want"; return 1; }
+	mission_note "/big ($LAB_BIG_MB MiB) intact (sha256 ${got:0:16}...) in $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", b - a}') s"
+	out=$(lab_exec client bash -c "seq 200 | xargs -P 200 -I{} curl -s --max-time 30 http://$LAB_ORIGIN_IP/name")
+	n=$(grep -c '^replica1$' <<<"$out")
+	mission_note "200 concurrent connections: $n served by replica1, $(grep -vc '^replica1$' <<<"$out") otherwise"
+	[ "$n" = 200 ] || { wlb_fail "only $n of 200 concurrent connections served by replica1"; return 1; }
+	mission_note "clientgw counters: $(wlb_dump cgw | awk '/^(syn_tagged|synack_replica_won|synack_late_reset|synack_spoofed|to_replica|from_replica|flows_evicted|nfq_enobufs|kernel_queue_dropped|kernel_user_dropped) / {printf "%s=%s ", $1, $2}')"
+}
+
+# 6. daemons stopped (properly, or killed): traffic flows; a proper stop
+# leaves no rule behind
+check_fail_open() {
+	local h left rc=0
+	for h in $(wlb_hosts); do wlb_kill "$h"; done
+	expect_served origin "all daemons killed (rules left, queues bypassed)" || rc=1
+	for h in $(wlb_hosts); do wlb_stop "$h"; done
+	for h in $(wlb_hosts); do
+		wlb_start "$h" || rc=1
+	done
+	expect_served replica1 "daemons restarted" || rc=1
+	sleep 0.5 # the losers' late SYN-ACKs still need the gateway to reset them
+	wlb_down
+	expect_served origin "all daemons stopped" || rc=1
+	for h in $(wlb_hosts); do
+		left=$(wlb_rules_left "$h")
+		[ -z "$left" ] || { wlb_fail "rules left in $h after stop: $left"; rc=1; }
+	done
+	[ $rc = 0 ] && mission_note "stopped: no wlb table left in $(wlb_hosts | paste -sd' ' -)"
+	for h in $(wlb_hosts); do wlb_start "$h" || rc=1; done
+	return $rc
+}
+
+# 8. a spoofed SYN-ACK (right ports, no or a wrong echo) racing ahead of the
+# genuine ones never reaches the client
+check_spoofed_synack() {
+	local c="$LAB_DIR/cap-spoof.pcap" pid spid sp0 synacks srcs rc=0
+	lab_set_delay replica1 20 || return 1
+	capture_start client "$c" 'tcp[13] & 0x12 == 0x12'
+	pid=$CAPTURE_PID
+	wlb_bg wan python3 "$(dirname "${BASH_SOURCE[0]}")/spoof-synack.py" cgw0 \
+		198.51.100.99 "$(lab_replica_ip 2)" 1 20 >"$LAB_DIR/spoof.out" 2>&1
+	spid=$!
+	sleep 1
+	sp0=$(cgw_counter synack_spoofed)
+	expect_served replica1 "with a spoofer on the path" || rc=1
+	wait "$spid" || { wlb_fail "spoofer: $(cat "$LAB_DIR/spoof.out")"; rc=1; }
+	sleep 0.5
+	kill -INT "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	synacks=$(capture_count "$c")
+	srcs=$(tcpdump -nn -r "$c" 2>/dev/null | awk '{print $3}' | sed 's/\.[0-9]*$//' | sort -u | paste -sd, -)
+	mission_note "spoofer sent 2 SYN-ACKs first; client saw $synacks SYN-ACK(s) from {$srcs};" \
+		"synack_spoofed +$(($(cgw_counter synack_spoofed) - sp0))"
+	[ "$synacks" = 1 ] && [ "$srcs" = "$LAB_ORIGIN_IP" ] || { wlb_fail "a spoofed SYN-ACK reached the client"; rc=1; }
+	[ $(($(cgw_counter synack_spoofed) - sp0)) = 2 ] || { wlb_fail "synack_spoofed did not count both"; rc=1; }
+	default_delays
+	return $rc
+}
+
+# 7. the client gateway is a real router: stateful forwarding policy and a
+# masqueraded LAN
+router_policy_on() {
+	lab_exec cgw nft -f - <<-'EOF2'
+	table inet router {
+		chain forward {
+			type filter hook forward priority filter; policy drop;
+			ct state established,related accept
+			ct state invalid drop
+			iifname "lan0" ct state new accept
+		}
+		chain postrouting {
+			type nat hook postrouting priority srcnat; policy accept;
+			oifname "wan0" masquerade
+		}
+	}
+	EOF2
+}
+
+router_policy_off() {
+	lab_exec cgw nft delete table inet router
+}
+
+mission_run() { # CHECK...
+	local c
+	for c in "$@"; do
+		lab_log "---- $c"
+		if "$c"; then
+			printf 'ok   %s\n' "$c"
+		else
+			printf 'FAIL %s\n' "$c"
+			MISSION_FAILS=$((MISSION_FAILS + 1))
+		fi
+	done
+}

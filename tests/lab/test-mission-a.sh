@@ -1,0 +1,28 @@
+#!/bin/bash
+# End-to-end tests of configuration A (issue 3): curl against real nginx
+# servers through the three daemons, with the lab's link delays.
+set -uo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+. "$here/lab.sh"
+. "$here/wlb.sh"
+. "$here/mission.sh"
+
+export WLB_MODE=${WLB_MODE:-A}
+command -v tcpdump >/dev/null || { echo "*** SKIP: tcpdump missing ***"; exit 77; }
+lab_up || exit 1
+wlb_up || exit 1
+
+mission_run check_nearest_serves check_delays_decide check_availability \
+	check_single_synack check_bulk_and_concurrency check_spoofed_synack check_fail_open
+
+# A router runs its policy from boot: a fresh lab, the policy before any traffic.
+lab_log "---- a fresh lab whose cgw runs a stateful forwarding policy with masquerade"
+lab_down
+lab_up || exit 1
+router_policy_on || exit 1
+wlb_up || exit 1
+mission_run check_nearest_serves check_single_synack check_bulk_and_concurrency \
+	check_spoofed_synack
+
+printf '\nconfiguration %s summary:\n%s' "$WLB_MODE" "$MISSION_REPORT"
+[ "$MISSION_FAILS" = 0 ]
