@@ -87,13 +87,6 @@ static struct wlb_flow_key key_of(const struct wlb_pkt *p, bool from_client)
 	return k;
 }
 
-static enum wlb_mode mode_for(const struct clientgw *gw, uint32_t origin, uint16_t port)
-{
-	const struct wlb_service *s = wlb_conf_find_service(gw->conf, origin, port);
-
-	return s ? s->mode : gw->conf->clientgw.mode;
-}
-
 /* Copy into the scratch buffer: a tag needs room the receive buffer lacks. */
 static int to_scratch(struct wlb_pkt *p, struct wlb_action *act)
 {
@@ -109,18 +102,39 @@ static bool wants_tag(const struct clientgw *gw, const struct wlb_pkt *p)
 	       wlb_conf_dst_included(gw->conf, wlb_ip_daddr(p));
 }
 
-static void tag_syn(struct clientgw *gw, struct wlb_pkt *p, struct wlb_flow *f,
+/*
+ * The option byte's two states (claim 1): redirection is permitted unless
+ * the origin is listed as not replicable, so the origin side needs no
+ * per-client knowledge; the configuration bits tell the replica how to answer.
+ */
+static uint8_t tag_flags(const struct clientgw *gw, const struct wlb_flow *f)
+{
+	const struct wlb_service *s =
+		wlb_conf_find_service(gw->conf, f->key.server.v4, f->key.server_port);
+
+	return wlb_tag_flags(s ? s->replicable : true, s ? s->mode : gw->conf->clientgw.mode,
+			     false);
+}
+
+static bool tag_syn(struct clientgw *gw, struct wlb_pkt *p, const struct wlb_flow *f,
 		    struct wlb_action *act)
 {
-	enum wlb_mode mode = mode_for(gw, f->key.server.v4, f->key.server_port);
-
 	if (to_scratch(p, act) != WLB_PKT_OK ||
-	    wlb_tag_add(p, wlb_tag_flags(true, mode, false), f->nonce) != WLB_PKT_OK) {
-		/* no option room: the SYN goes on untagged, the origin serves */
-		gw->c[syn_noroom]++;
-		wlb_flow_remove(gw->flows, f);
+	    wlb_tag_add(p, tag_flags(gw, f), f->nonce) != WLB_PKT_OK)
+		return false;
+	wlb_action_mangle(act, p->data, p->len);
+	return true;
+}
+
+/* A SYN of a connection that already has a winner: the client missed the
+ * SYN-ACK.  No new race: it goes where the connection is. */
+static void decided_syn(struct clientgw *gw, struct wlb_pkt *p, struct wlb_flow *f,
+			struct wlb_action *act)
+{
+	gw->c[syn_retransmit]++;
+	if (f->state != CGW_REPLICA)
 		return;
-	}
+	wlb_pkt_set_daddr(p, f->peer.v4);
 	wlb_action_mangle(act, p->data, p->len);
 }
 
@@ -131,6 +145,7 @@ static void client_syn(struct clientgw *gw, struct wlb_pkt *p, uint64_t now,
 	struct wlb_flow_key k = key_of(p, true);
 	struct wlb_flow *f;
 	struct wlb_tag t;
+	bool fresh = false;
 
 	if (!wants_tag(gw, p)) {
 		gw->c[syn_not_web]++;
@@ -142,6 +157,10 @@ static void client_syn(struct clientgw *gw, struct wlb_pkt *p, uint64_t now,
 		return;
 	}
 	f = wlb_flow_lookup(gw->flows, &k, now);
+	if (f && f->state != CGW_PENDING && !(f->flags & CGW_CLOSING)) {
+		decided_syn(gw, p, f, act);
+		return;
+	}
 	if (f && f->state == CGW_PENDING) {
 		/* the same nonce, so a replica's answer to either copy counts */
 		gw->c[syn_retransmit]++;
@@ -153,9 +172,16 @@ static void client_syn(struct clientgw *gw, struct wlb_pkt *p, uint64_t now,
 		f = wlb_flow_insert(gw->flows, &k, WLB_FLOW_PENDING, now, cc->half_open_ms);
 		f->nonce = gw->nonce(gw);
 		f->state = CGW_PENDING;
-		gw->c[syn_tagged]++;
+		fresh = true;
 	}
-	tag_syn(gw, p, f, act);
+	if (!tag_syn(gw, p, f, act)) {
+		/* no option room: the SYN goes on untagged, the origin serves */
+		gw->c[syn_noroom]++;
+		wlb_flow_remove(gw->flows, f);
+		return;
+	}
+	if (fresh)
+		gw->c[syn_tagged]++;
 }
 
 /* ------------------------------------------------------ FIG. 5A: SYN-ACK */

@@ -17,7 +17,7 @@
 
 #define CLIENTGW_COUNTERS(X)                                                                       \
 	X(syn_tagged, "client SYNs tagged and recorded")                                          \
-	X(syn_retransmit, "retransmitted SYNs re-tagged with their nonce")                        \
+	X(syn_retransmit, "retransmitted SYNs (same nonce, or to the winner)")                        \
 	X(syn_noroom, "SYNs sent on untagged: no TCP option room")                                \
 	X(syn_pretagged, "SYNs that already carried a tag: passed untouched")                     \
 	X(syn_not_web, "SYNs to other ports or excluded destinations")                            \

@@ -32,13 +32,13 @@ static void fan_out(struct redirector *r, const struct wlb_pkt *syn, const struc
 		    struct wlb_action *act)
 {
 	const struct wlb_redirector_conf *rc = &r->conf->redirector;
+	unsigned sent = 0;
 
-	r->c[syn_fanned_out]++;
 	for (unsigned i = 0; i < s->n_replicas; i++) {
 		struct wlb_emit *e = wlb_action_emit(act);
 
 		if (!e)
-			return;
+			break;
 		e->len = (uint32_t)wlb_ipip_encap(syn, e->data, sizeof(e->data), rc->address,
 						  s->replicas[i], rc->ttl);
 		if (!e->len) {
@@ -47,7 +47,10 @@ static void fan_out(struct redirector *r, const struct wlb_pkt *syn, const struc
 			continue;
 		}
 		r->c[copies_sent]++;
+		sent++;
 	}
+	if (sent)
+		r->c[syn_fanned_out]++;
 }
 
 void redirector_decide(struct redirector *r, uint8_t *data, uint32_t len, struct wlb_action *act)

@@ -99,8 +99,11 @@ static void redirected_syn(struct replicad *r, struct wlb_pkt *outer, uint64_t n
 		.client_port = wlb_tcp_sport(&in),
 		.server_port = wlb_tcp_dport(&in),
 	};
+	/* a retransmitted SYN restarts the wait for its SYN-ACK */
 	f = wlb_flow_lookup(r->flows, &k, now);
-	if (!f)
+	if (f)
+		wlb_flow_touch(r->flows, f, now, r->conf->replicad.flow_timeout_ms);
+	else
 		f = wlb_flow_insert(r->flows, &k, WLB_FLOW_PENDING, now,
 				    r->conf->replicad.flow_timeout_ms);
 	f->nonce = t.nonce;

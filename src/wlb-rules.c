@@ -34,8 +34,10 @@ static void rule(struct wlb_nft_table *t, unsigned chain, enum wlb_nft_action ac
 {
 	struct wlb_nft_rule *r;
 
-	if (t->n_rules >= WLB_NFT_MAX_RULES)
+	if (t->n_rules >= WLB_NFT_MAX_RULES) {
+		t->overflow = true;
 		return;
+	}
 	r = &t->rules[t->n_rules++];
 	r->chain = chain;
 	r->action = action;
@@ -172,7 +174,10 @@ static int act(const char *verb, const struct daemon_rules *d, const char *conf_
 	t = calloc(1, sizeof(*t));
 	t->name = d->table;
 	d->build(c, t);
-	if (dry || !strcmp(verb, "show")) {
+	if (t->overflow) {
+		fprintf(stderr, "wlb-rules: %s: more than %u rules (too many ports?): refused\n",
+			d->table, WLB_NFT_MAX_RULES);
+	} else if (dry || !strcmp(verb, "show")) {
 		if (!strcmp(verb, "remove"))
 			printf("delete table ip %s\n", d->table);
 		else

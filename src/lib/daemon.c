@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/timerfd.h>
 
 #include "daemon.h"
@@ -252,6 +253,20 @@ static void dump_common(struct daemon_run *r, FILE *f)
 	fprintf(f, "reload_failures              %" PRIu64 "\n", r->reload_failures);
 }
 
+/* The state file's directory (under systemd, RuntimeDirectory=wlb makes
+ * it): created here when missing, for a daemon started by hand. */
+static void make_state_dir(const char *path)
+{
+	char *dir = strdup(path), *slash = dir ? strrchr(dir, '/') : NULL;
+
+	if (slash && slash != dir) {
+		*slash = '\0';
+		if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+			wlb_warn("state directory %s: %s", dir, strerror(errno));
+	}
+	free(dir);
+}
+
 /* Written to a temporary name and renamed, so readers never see half. */
 static void write_state(struct daemon_run *r)
 {
@@ -436,6 +451,7 @@ static int run(struct daemon_run *r)
 	}
 	if (setup_fds(r) < 0 || open_io(r) < 0)
 		return 1;
+	make_state_dir(r->state_path);
 	r->watchdog_ms = wlb_watchdog_usec() / 1000;
 	wlb_notify("READY=1");
 	wlb_notifyf("STATUS=serving NFQUEUE, config %s", r->conf->file);

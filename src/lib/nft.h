@@ -15,6 +15,7 @@
 #ifndef WLB_NFT_H
 #define WLB_NFT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -63,6 +64,7 @@ struct wlb_nft_table {
 	unsigned n_chains;
 	struct wlb_nft_rule rules[WLB_NFT_MAX_RULES];
 	unsigned n_rules;
+	bool overflow; /* a rule did not fit: never install a partial table */
 };
 
 /* Replace the table (family ip) atomically: created when absent, else its

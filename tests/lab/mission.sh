@@ -261,10 +261,6 @@ router_policy_on() {
 	EOF2
 }
 
-router_policy_off() {
-	lab_exec cgw nft delete table inet router
-}
-
 mission_run() { # CHECK...
 	local c
 	for c in "$@"; do

@@ -5,8 +5,8 @@
  * replica; everything else is accepted with no copy and counted.  Every
  * copy is parsed again, its outer header and the inner packet checked.
  *
- * Tests in the "known_bugs" case document defects of src/redirector.c:
- * they fail until the source is fixed (see the comment above each).
+ * Tests in the "regressions" case pin down defects found in review and
+ * fixed (see the comment above each).
  */
 #include <check.h>
 #include <stdio.h>
@@ -677,7 +677,7 @@ END_TEST
  * so the state file reports SYNs as copied that were not.  Fix: count it
  * after the loop only when at least one copy was sent.
  */
-START_TEST(bug_too_big_not_counted_as_fanned_out)
+START_TEST(regression_too_big_not_counted_as_fanned_out)
 {
 	struct pk k;
 	struct seg s = {.tagged = true, .tag_flags = WLB_TAG_REDIRECT, .paylen = 2000, .df = true};
@@ -727,9 +727,9 @@ static Suite *redirector_suite(void)
 	tcase_add_test(tc, dump_counters);
 	suite_add_tcase(s, tc);
 
-	tc = tcase_create("known_bugs");
+	tc = tcase_create("regressions");
 	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, bug_too_big_not_counted_as_fanned_out);
+	tcase_add_test(tc, regression_too_big_not_counted_as_fanned_out);
 	suite_add_tcase(s, tc);
 	return s;
 }
