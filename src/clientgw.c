@@ -32,7 +32,8 @@ static uint32_t random_nonce(struct clientgw *gw)
 		if (getrandom(gw->pool, sizeof(gw->pool), 0) != (ssize_t)sizeof(gw->pool)) {
 			/* never block the packet path: a weaker nonce beats none */
 			for (unsigned i = 0; i < 256; i++)
-				gw->pool[i] ^= (uint32_t)random() ^ (uint32_t)(uintptr_t)&gw->pool[i];
+				gw->pool[i] ^=
+					(uint32_t)random() ^ (uint32_t)(uintptr_t)&gw->pool[i];
 		}
 		gw->pool_left = 256;
 	}
@@ -138,8 +139,7 @@ static void decided_syn(struct clientgw *gw, struct wlb_pkt *p, struct wlb_flow 
 	wlb_action_mangle(act, p->data, p->len);
 }
 
-static void client_syn(struct clientgw *gw, struct wlb_pkt *p, uint64_t now,
-		       struct wlb_action *act)
+static void client_syn(struct clientgw *gw, struct wlb_pkt *p, uint64_t now, struct wlb_action *act)
 {
 	const struct wlb_clientgw_conf *cc = &gw->conf->clientgw;
 	struct wlb_flow_key k = key_of(p, true);
@@ -389,7 +389,7 @@ void clientgw_tick(struct clientgw *gw, uint64_t now_ms)
 
 /* ------------------------------------------------------------------ dump */
 
-static const char *const state_names[] = { "pending", "direct", "replica" };
+static const char *const state_names[] = {"pending", "direct", "replica"};
 
 static void dump_flow(const struct wlb_flow *f, void *arg)
 {
@@ -399,8 +399,8 @@ static void dump_flow(const struct wlb_flow *f, void *arg)
 	inet_ntop(AF_INET, &f->key.client.v4, c, sizeof(c));
 	inet_ntop(AF_INET, &f->key.server.v4, s, sizeof(s));
 	inet_ntop(AF_INET, &f->peer.v4, r, sizeof(r));
-	fprintf(out, "flow %s:%u %s:%u %s served_by=%s nonce=%08x%s\n", c, ntohs(f->key.client_port),
-		s, ntohs(f->key.server_port), state_names[f->state % 3],
+	fprintf(out, "flow %s:%u %s:%u %s served_by=%s nonce=%08x%s\n", c,
+		ntohs(f->key.client_port), s, ntohs(f->key.server_port), state_names[f->state % 3],
 		f->state == CGW_PENDING ? "-" : r, ntohl(f->nonce),
 		(f->flags & CGW_CLOSING) ? " closing" : "");
 }

@@ -15,31 +15,31 @@
 #include "daemon.h"
 #include "flow.h"
 
-#define CLIENTGW_COUNTERS(X)                                                                       \
-	X(syn_tagged, "client SYNs tagged and recorded")                                          \
-	X(syn_retransmit, "retransmitted SYNs (same nonce, or to the winner)")                        \
-	X(syn_noroom, "SYNs sent on untagged: no TCP option room")                                \
-	X(syn_pretagged, "SYNs that already carried a tag: passed untouched")                     \
-	X(syn_not_web, "SYNs to other ports or excluded destinations")                            \
-	X(synack_origin_won, "connections the origin answered first")                             \
-	X(synack_replica_won, "connections a replica answered first")                             \
-	X(synack_retransmit, "SYN-ACKs retransmitted by the winner, passed")                      \
-	X(synack_late_reset, "late SYN-ACKs dropped, their sender reset")                         \
-	X(synack_spoofed, "SYN-ACKs without a valid echo dropped")                                \
-	X(to_replica, "client packets redirected to the replica")                                 \
-	X(from_replica, "replica packets given the origin source")                                \
-	X(direct_passed, "packets of origin-served connections")                                  \
-	X(unknown_passed, "packets of no recorded connection, passed")                            \
-	X(malformed_passed, "unparseable packets, passed unchanged")                              \
-	X(closed, "connections closed (FIN both ways or RST)")                                    \
+#define CLIENTGW_COUNTERS(X)                                                   \
+	X(syn_tagged, "client SYNs tagged and recorded")                       \
+	X(syn_retransmit, "retransmitted SYNs (same nonce, or to the winner)") \
+	X(syn_noroom, "SYNs sent on untagged: no TCP option room")             \
+	X(syn_pretagged, "SYNs that already carried a tag: passed untouched")  \
+	X(syn_not_web, "SYNs to other ports or excluded destinations")         \
+	X(synack_origin_won, "connections the origin answered first")          \
+	X(synack_replica_won, "connections a replica answered first")          \
+	X(synack_retransmit, "SYN-ACKs retransmitted by the winner, passed")   \
+	X(synack_late_reset, "late SYN-ACKs dropped, their sender reset")      \
+	X(synack_spoofed, "SYN-ACKs without a valid echo dropped")             \
+	X(to_replica, "client packets redirected to the replica")              \
+	X(from_replica, "replica packets given the origin source")             \
+	X(direct_passed, "packets of origin-served connections")               \
+	X(unknown_passed, "packets of no recorded connection, passed")         \
+	X(malformed_passed, "unparseable packets, passed unchanged")           \
+	X(closed, "connections closed (FIN both ways or RST)")                 \
 	X(rst_unsent, "RSTs that found no emit slot")
 
 WLB_COUNTERS_ENUM(clientgw, CLIENTGW_COUNTERS)
 
 enum clientgw_state {
 	CGW_PENDING = 0, /* tagged SYN sent, no SYN-ACK yet */
-	CGW_DIRECT,      /* the origin won: nothing to translate */
-	CGW_REPLICA,     /* a replica won: translate both ways */
+	CGW_DIRECT,	 /* the origin won: nothing to translate */
+	CGW_REPLICA,	 /* a replica won: translate both ways */
 };
 
 /* flow flags */

@@ -14,15 +14,15 @@
 #include "counters.h"
 #include "daemon.h"
 
-#define REDIRECTOR_COUNTERS(X)                                                                     \
-	X(syn_fanned_out, "tagged SYNs copied to the replicas")                                   \
-	X(copies_sent, "encapsulated copies built")                                               \
-	X(copies_too_big, "copies skipped: SYN larger than an emit slot")                          \
-	X(syn_untagged, "SYNs without a tag: forwarded only")                                     \
-	X(syn_not_permitted, "tagged SYNs with redirection not permitted")                        \
-	X(syn_not_replicable, "tagged SYNs to content not marked replicable")                     \
-	X(syn_bad_tag, "SYNs with a malformed tag: forwarded only")                               \
-	X(other_passed, "packets that are not SYNs, passed")                                      \
+#define REDIRECTOR_COUNTERS(X)                                                \
+	X(syn_fanned_out, "tagged SYNs copied to the replicas")               \
+	X(copies_sent, "encapsulated copies built")                           \
+	X(copies_too_big, "copies skipped: SYN larger than an emit slot")     \
+	X(syn_untagged, "SYNs without a tag: forwarded only")                 \
+	X(syn_not_permitted, "tagged SYNs with redirection not permitted")    \
+	X(syn_not_replicable, "tagged SYNs to content not marked replicable") \
+	X(syn_bad_tag, "SYNs with a malformed tag: forwarded only")           \
+	X(other_passed, "packets that are not SYNs, passed")                  \
 	X(malformed_passed, "unparseable packets, passed unchanged")
 
 WLB_COUNTERS_ENUM(redirector, REDIRECTOR_COUNTERS)

@@ -17,15 +17,15 @@
 #include "daemon.h"
 #include "flow.h"
 
-#define REPLICAD_COUNTERS(X)                                                                       \
-	X(syn_delivered, "encapsulated SYNs delivered to the local server")                       \
-	X(drop_not_redirector, "encapsulated packets from unknown sources dropped")               \
-	X(drop_malformed, "encapsulated packets that are not a tagged SYN dropped")               \
-	X(drop_inactive, "SYNs ignored: replica disabled or draining")                            \
-	X(drop_busy, "SYNs dropped: replica busy")                                                \
-	X(drop_mode, "SYNs dropped: configuration not served here")                               \
-	X(synack_echoed, "SYN-ACKs given the echo option")                                        \
-	X(synack_noroom, "SYN-ACKs without option room for the echo")                             \
+#define REPLICAD_COUNTERS(X)                                                        \
+	X(syn_delivered, "encapsulated SYNs delivered to the local server")         \
+	X(drop_not_redirector, "encapsulated packets from unknown sources dropped") \
+	X(drop_malformed, "encapsulated packets that are not a tagged SYN dropped") \
+	X(drop_inactive, "SYNs ignored: replica disabled or draining")              \
+	X(drop_busy, "SYNs dropped: replica busy")                                  \
+	X(drop_mode, "SYNs dropped: configuration not served here")                 \
+	X(synack_echoed, "SYN-ACKs given the echo option")                          \
+	X(synack_noroom, "SYN-ACKs without option room for the echo")               \
 	X(other_passed, "packets of no redirected connection, passed")
 
 WLB_COUNTERS_ENUM(replicad, REPLICAD_COUNTERS)

@@ -63,8 +63,8 @@ static void measure(struct replicad *r)
 	bool was = r->busy;
 
 	if (replicad_set_load(r, count_established(r->conf), load_average()) != was)
-		wlb_notice("replica %s: %u established, load %.2f", r->busy ? "busy" : "no longer busy",
-			   r->established, r->load1);
+		wlb_notice("replica %s: %u established, load %.2f",
+			   r->busy ? "busy" : "no longer busy", r->established, r->load1);
 }
 
 static uint16_t queue(const struct wlb_conf *c)

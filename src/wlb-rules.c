@@ -18,8 +18,8 @@
 #include "pkt.h"
 
 /* Chain priorities: see wlb(7), "Rules", for why each is where it is. */
-#define PRIO_RAW (-300)    /* before conntrack (-200) */
-#define PRIO_MANGLE (-150) /* after conntrack */
+#define PRIO_RAW (-300)	    /* before conntrack (-200) */
+#define PRIO_MANGLE (-150)  /* after conntrack */
 #define PRIO_AFTER_SNAT 110 /* source NAT is at 100 */
 
 struct daemon_rules {
@@ -48,12 +48,12 @@ static void rule(struct wlb_nft_table *t, unsigned chain, enum wlb_nft_action ac
 
 static unsigned chain(struct wlb_nft_table *t, const char *name, unsigned hook, int prio)
 {
-	t->chains[t->n_chains] = (struct wlb_nft_chain){ name, hook, prio };
+	t->chains[t->n_chains] = (struct wlb_nft_chain){name, hook, prio};
 	return t->n_chains++;
 }
 
-#define NOMATCH ((struct wlb_nft_match){ WLB_M_NONE, 0, 0, NULL })
-#define MATCH(k, a, b) ((struct wlb_nft_match){ (k), (a), (b), NULL })
+#define NOMATCH ((struct wlb_nft_match){WLB_M_NONE, 0, 0, NULL})
+#define MATCH(k, a, b) ((struct wlb_nft_match){(k), (a), (b), NULL})
 
 /*
  * Client gateway: replies are queued before conntrack so a replica's
@@ -94,8 +94,8 @@ static bool port_seen(const struct wlb_conf *c, unsigned upto_service, unsigned 
 		      uint16_t port)
 {
 	for (unsigned i = 0; i <= upto_service; i++)
-		for (unsigned j = 0; j < c->services[i].n_ports && (i < upto_service || j < upto_port);
-		     j++)
+		for (unsigned j = 0;
+		     j < c->services[i].n_ports && (i < upto_service || j < upto_port); j++)
 			if (c->services[i].ports[j] == port)
 				return true;
 	return false;
@@ -106,7 +106,8 @@ static bool port_seen(const struct wlb_conf *c, unsigned upto_service, unsigned 
 static void build_replicad(const struct wlb_conf *c, struct wlb_nft_table *t)
 {
 	const struct wlb_nft_match synack =
-		MATCH(WLB_M_TCP_FLAGS, WLB_TCP_SYN | WLB_TCP_ACK | WLB_TCP_RST, WLB_TCP_SYN | WLB_TCP_ACK);
+		MATCH(WLB_M_TCP_FLAGS, WLB_TCP_SYN | WLB_TCP_ACK | WLB_TCP_RST,
+		      WLB_TCP_SYN | WLB_TCP_ACK);
 	unsigned pre = chain(t, "pre", NF_INET_PRE_ROUTING, PRIO_RAW);
 	unsigned out = chain(t, "out", NF_INET_LOCAL_OUT, PRIO_MANGLE);
 	uint16_t q = c->replicad.queue;
@@ -125,9 +126,9 @@ static void build_replicad(const struct wlb_conf *c, struct wlb_nft_table *t)
 }
 
 static const struct daemon_rules daemons[] = {
-	{ "clientgw", WLB_NEED_CLIENTGW, "wlb_clientgw", build_clientgw },
-	{ "redirector", WLB_NEED_REDIRECTOR, "wlb_redirector", build_redirector },
-	{ "replicad", WLB_NEED_REPLICAD, "wlb_replicad", build_replicad },
+	{"clientgw", WLB_NEED_CLIENTGW, "wlb_clientgw", build_clientgw},
+	{"redirector", WLB_NEED_REDIRECTOR, "wlb_redirector", build_redirector},
+	{"replicad", WLB_NEED_REPLICAD, "wlb_replicad", build_replicad},
 };
 
 static void usage(FILE *f)
@@ -147,8 +148,8 @@ static void usage(FILE *f)
 static const struct daemon_rules *find_daemon(const char *name)
 {
 	for (unsigned i = 0; i < sizeof(daemons) / sizeof(daemons[0]); i++)
-		if (!strcmp(daemons[i].name, name) || (!strncmp(name, "wlb-", 4) &&
-							!strcmp(daemons[i].name, name + 4)))
+		if (!strcmp(daemons[i].name, name) ||
+		    (!strncmp(name, "wlb-", 4) && !strcmp(daemons[i].name, name + 4)))
 			return &daemons[i];
 	return NULL;
 }
@@ -196,11 +197,11 @@ static int act(const char *verb, const struct daemon_rules *d, const char *conf_
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "dry-run", no_argument, NULL, 'n' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 },
+		{"config", required_argument, NULL, 'c'},
+		{"dry-run", no_argument, NULL, 'n'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
 	};
 	const char *conf_path = SYSCONFDIR "/wlb/wlb.conf";
 	const struct daemon_rules *d;
@@ -226,8 +227,9 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (argc - optind != 2 || (strcmp(argv[optind], "install") && strcmp(argv[optind], "remove") &&
-				   strcmp(argv[optind], "show"))) {
+	if (argc - optind != 2 ||
+	    (strcmp(argv[optind], "install") && strcmp(argv[optind], "remove") &&
+	     strcmp(argv[optind], "show"))) {
 		usage(stderr);
 		return 2;
 	}

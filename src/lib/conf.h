@@ -48,7 +48,7 @@ struct wlb_ranges {
 };
 
 struct wlb_service {
-	uint32_t origin; /* network byte order */
+	uint32_t origin;		    /* network byte order */
 	uint16_t ports[WLB_CONF_MAX_PORTS]; /* host byte order */
 	unsigned n_ports;
 	bool replicable;
@@ -64,19 +64,19 @@ struct wlb_clientgw_conf {
 	uint8_t web_ports[65536 / 8]; /* bitmap, host-order port numbers */
 	struct wlb_ranges include;    /* destinations whose SYNs are tagged */
 	struct wlb_ranges exclude;    /* ... minus these */
-	uint32_t flows;               /* flow table capacity */
-	uint32_t half_open_ms;        /* SYN seen, no winner yet */
-	uint32_t idle_ms;             /* decided connection without traffic */
-	uint32_t linger_ms;           /* after FIN or RST */
-	uint32_t rst_mark;            /* SO_MARK of the RSTs it sends (0: none) */
-	enum wlb_mode mode;           /* for destinations not listed in services */
+	uint32_t flows;		      /* flow table capacity */
+	uint32_t half_open_ms;	      /* SYN seen, no winner yet */
+	uint32_t idle_ms;	      /* decided connection without traffic */
+	uint32_t linger_ms;	      /* after FIN or RST */
+	uint32_t rst_mark;	      /* SO_MARK of the RSTs it sends (0: none) */
+	enum wlb_mode mode;	      /* for destinations not listed in services */
 };
 
 struct wlb_redirector_conf {
 	bool present;
 	uint16_t queue;
 	uint32_t address; /* outer source of the copies, network order */
-	uint8_t ttl;      /* outer TTL */
+	uint8_t ttl;	  /* outer TTL */
 };
 
 struct wlb_replicad_conf {
@@ -87,15 +87,15 @@ struct wlb_replicad_conf {
 	unsigned n_redirectors;
 	enum wlb_replica_state state;
 	uint32_t max_established; /* 0: no limit */
-	double max_load1;         /* 0: no limit */
-	uint32_t flows;           /* capacity of the SYN -> nonce table */
+	double max_load1;	  /* 0: no limit */
+	uint32_t flows;		  /* capacity of the SYN -> nonce table */
 	uint32_t flow_timeout_ms; /* how long a nonce waits for its SYN-ACK */
 };
 
 struct wlb_conf {
 	char *file;
-	uint32_t queue_maxlen; /* nfqueue.queue_maxlen */
-	uint32_t rcvbuf;       /* nfqueue.rcvbuf, bytes */
+	uint32_t queue_maxlen;	      /* nfqueue.queue_maxlen */
+	uint32_t rcvbuf;	      /* nfqueue.rcvbuf, bytes */
 	struct wlb_service *services; /* sorted by origin address */
 	unsigned n_services;
 	struct wlb_clientgw_conf clientgw;
@@ -107,8 +107,8 @@ struct wlb_conf {
  * "FILE:LINE: SETTING: message" into err. */
 struct wlb_conf *wlb_conf_load(const char *path, unsigned need, char *err, size_t errlen);
 /* The same from a string; name stands for the file name in messages. */
-struct wlb_conf *wlb_conf_load_string(const char *text, const char *name, unsigned need,
-				      char *err, size_t errlen);
+struct wlb_conf *wlb_conf_load_string(const char *text, const char *name, unsigned need, char *err,
+				      size_t errlen);
 void wlb_conf_free(struct wlb_conf *c);
 
 /* Lookups used on the packet path: O(log n), no allocation.

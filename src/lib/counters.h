@@ -18,11 +18,11 @@
 #define WLB_COUNTER_ENUM(name, help) name,
 #define WLB_COUNTER_NAME(name, help) #name,
 
-#define WLB_COUNTERS_ENUM(prefix, LIST)                                                            \
-	enum prefix##_counter { LIST(WLB_COUNTER_ENUM) prefix##_NCOUNTERS };                       \
+#define WLB_COUNTERS_ENUM(prefix, LIST)                                   \
+	enum prefix##_counter{LIST(WLB_COUNTER_ENUM) prefix##_NCOUNTERS}; \
 	extern const char *const prefix##_counter_names[];
-#define WLB_COUNTERS_NAMES(prefix, LIST)                                                           \
-	const char *const prefix##_counter_names[] = { LIST(WLB_COUNTER_NAME) };
+#define WLB_COUNTERS_NAMES(prefix, LIST) \
+	const char *const prefix##_counter_names[] = {LIST(WLB_COUNTER_NAME)};
 
 /* One "name value" line per counter, for the state file and logs. */
 void wlb_counters_print(FILE *f, const char *const *names, const uint64_t *v, unsigned n);

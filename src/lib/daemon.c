@@ -132,15 +132,15 @@ static char *default_state_path(const struct wlb_daemon *d)
 static int parse_args(struct daemon_run *r, int argc, char **argv, bool *test_only)
 {
 	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "test-config", no_argument, NULL, 't' },
-		{ "queue", required_argument, NULL, 'q' },
-		{ "state-file", required_argument, NULL, 's' },
-		{ "syslog", no_argument, NULL, 'S' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 },
+		{"config", required_argument, NULL, 'c'},
+		{"test-config", no_argument, NULL, 't'},
+		{"queue", required_argument, NULL, 'q'},
+		{"state-file", required_argument, NULL, 's'},
+		{"syslog", no_argument, NULL, 'S'},
+		{"verbose", no_argument, NULL, 'v'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
 	};
 	bool use_syslog = false;
 	int prio = LOG_INFO, c;
@@ -159,7 +159,8 @@ static int parse_args(struct daemon_run *r, int argc, char **argv, bool *test_on
 			long v = strtol(optarg, &end, 10);
 
 			if (errno || *end || v < 0 || v > 65535) {
-				fprintf(stderr, "%s: --queue: '%s' is not 0..65535\n", r->d->name, optarg);
+				fprintf(stderr, "%s: --queue: '%s' is not 0..65535\n", r->d->name,
+					optarg);
 				return 2;
 			}
 			r->queue_override = (int)v;
@@ -317,8 +318,8 @@ static void reload(struct daemon_run *r)
 static int setup_fds(struct daemon_run *r)
 {
 	struct itimerspec its = {
-		.it_interval = { .tv_nsec = TICK_MS * 1000000L },
-		.it_value = { .tv_nsec = TICK_MS * 1000000L },
+		.it_interval = {.tv_nsec = TICK_MS * 1000000L},
+		.it_value = {.tv_nsec = TICK_MS * 1000000L},
 	};
 	sigset_t set;
 
@@ -373,9 +374,9 @@ static void on_tick(struct daemon_run *r)
 static int loop(struct daemon_run *r)
 {
 	struct pollfd pfd[3] = {
-		{ .fd = wlb_nfq_fd(r->nfq), .events = POLLIN },
-		{ .fd = r->sig_fd, .events = POLLIN },
-		{ .fd = r->tick_fd, .events = POLLIN },
+		{.fd = wlb_nfq_fd(r->nfq), .events = POLLIN},
+		{.fd = r->sig_fd, .events = POLLIN},
+		{.fd = r->tick_fd, .events = POLLIN},
 	};
 
 	while (!r->stop) {
@@ -400,7 +401,8 @@ static int loop(struct daemon_run *r)
 static int open_io(struct daemon_run *r)
 {
 	struct wlb_nfq_opts o = {
-		.queue = r->queue_override >= 0 ? (uint16_t)r->queue_override : r->d->queue(r->conf),
+		.queue =
+			r->queue_override >= 0 ? (uint16_t)r->queue_override : r->d->queue(r->conf),
 		.maxlen = r->conf->queue_maxlen,
 		.rcvbuf = r->conf->rcvbuf,
 		.gso = r->d->gso,

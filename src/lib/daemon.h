@@ -17,7 +17,7 @@
 #include "conf.h"
 #include "nfq.h"
 
-#define WLB_EMIT_MAX 64    /* packets one decision may send */
+#define WLB_EMIT_MAX 64	   /* packets one decision may send */
 #define WLB_EMIT_SIZE 2048 /* each at most (a SYN with data, encapsulated) */
 #define WLB_SCRATCH_SIZE (65535 + 64)
 
@@ -46,8 +46,8 @@ void wlb_action_mangle(struct wlb_action *a, const uint8_t *pkt, size_t len);
 struct wlb_daemon {
 	const char *name;    /* "wlb-clientgw" */
 	const char *summary; /* one line for --help */
-	unsigned need;       /* enum wlb_conf_need */
-	bool gso;            /* its queue never mangles: NFQA_CFG_F_GSO is safe */
+	unsigned need;	     /* enum wlb_conf_need */
+	bool gso;	     /* its queue never mangles: NFQA_CFG_F_GSO is safe */
 	uint16_t (*queue)(const struct wlb_conf *c);
 	uint32_t (*raw_mark)(const struct wlb_conf *c); /* 0: no raw socket */
 	void *(*create)(const struct wlb_conf *c, char *err, size_t errlen);

@@ -51,7 +51,7 @@ enum wlb_flow_class {
 struct wlb_flow {
 	struct wlb_flow_key key;
 	union wlb_addr peer; /* owner-defined: e.g. the replica that won */
-	uint32_t nonce;      /* owner-defined: the tag nonce, wire order */
+	uint32_t nonce;	     /* owner-defined: the tag nonce, wire order */
 	uint32_t created_ms; /* low 32 bits of the clock */
 	uint32_t expires_ms;
 	uint8_t state; /* owner-defined */

@@ -27,7 +27,7 @@ struct wlb_nfq {
 	/* per receive round */
 	wlb_nfq_handler fn;
 	void *ctx;
-	bool pending;        /* an accept batch is open ... */
+	bool pending;	     /* an accept batch is open ... */
 	uint32_t pending_id; /* ... up to this id */
 	size_t send_len;
 	struct wlb_nfq_stats st;
@@ -63,7 +63,8 @@ static int bind_queue(struct wlb_nfq *q, const struct wlb_nfq_opts *o)
 		return -1;
 
 	nlh = nfq_nlmsg_put(buf, NFQNL_MSG_CONFIG, o->queue);
-	nfq_nlmsg_cfg_put_params(nlh, NFQNL_COPY_PACKET, o->copy_range ? (int)o->copy_range : 0xffff);
+	nfq_nlmsg_cfg_put_params(nlh, NFQNL_COPY_PACKET,
+				 o->copy_range ? (int)o->copy_range : 0xffff);
 	nfq_nlmsg_cfg_put_qmaxlen(nlh, o->maxlen ? o->maxlen : 1024);
 	mnl_attr_put_u32(nlh, NFQA_CFG_FLAGS, htonl(flags));
 	mnl_attr_put_u32(nlh, NFQA_CFG_MASK, htonl(mask));
@@ -237,8 +238,8 @@ static void fill_pkt(struct wlb_nfq_pkt *p, struct nlattr **a)
 static int packet_cb(const struct nlmsghdr *nlh, void *data)
 {
 	struct wlb_nfq *q = data;
-	struct nlattr *a[NFQA_MAX + 1] = { NULL };
-	struct wlb_nfq_result res = { .verdict = WLB_ACCEPT };
+	struct nlattr *a[NFQA_MAX + 1] = {NULL};
+	struct wlb_nfq_result res = {.verdict = WLB_ACCEPT};
 	struct wlb_nfq_pkt pkt;
 
 	if (nfq_nlmsg_parse(nlh, a) < 0 || !a[NFQA_PACKET_HDR]) {
@@ -328,7 +329,8 @@ int wlb_nfq_kstats(uint16_t queue, struct wlb_nfq_kstats *ks)
 		unsigned long long total, qdrop, udrop, seq;
 
 		if (sscanf(line, "%u %u %llu %u %u %llu %llu %llu", &num, &portid, &total, &mode,
-			   &range, &qdrop, &udrop, &seq) != 8 || num != queue)
+			   &range, &qdrop, &udrop, &seq) != 8 ||
+		    num != queue)
 			continue;
 		ks->queue_total = total;
 		ks->queue_dropped = qdrop;

@@ -30,8 +30,8 @@ struct wlb_nfq_pkt {
 	uint8_t *data; /* the payload, inside the receive buffer: may be edited in place */
 	uint32_t len;
 	bool csum_not_ready; /* only with gso: checksum left to the device */
-	bool gso;            /* larger than the MTU, segmented later */
-	bool truncated;      /* the kernel copied less than the packet (copy_range):
+	bool gso;	     /* larger than the MTU, segmented later */
+	bool truncated;	     /* the kernel copied less than the packet (copy_range):
 			      * such a packet must not be mangled */
 };
 
@@ -45,19 +45,19 @@ typedef void (*wlb_nfq_handler)(void *ctx, struct wlb_nfq_pkt *pkt, struct wlb_n
 
 struct wlb_nfq_opts {
 	uint16_t queue;
-	uint32_t maxlen;   /* kernel queue length (default 1024 is too short) */
-	uint32_t rcvbuf;   /* SO_RCVBUFFORCE bytes */
-	bool gso;          /* NFQA_CFG_F_GSO: only for queues that never mangle */
-	bool no_batch;     /* the owner holds packets: never batch verdicts */
+	uint32_t maxlen;     /* kernel queue length (default 1024 is too short) */
+	uint32_t rcvbuf;     /* SO_RCVBUFFORCE bytes */
+	bool gso;	     /* NFQA_CFG_F_GSO: only for queues that never mangle */
+	bool no_batch;	     /* the owner holds packets: never batch verdicts */
 	uint32_t copy_range; /* 0: whole packet */
 };
 
 struct wlb_nfq_stats {
 	uint64_t packets;
-	uint64_t enobufs;     /* receive buffer overruns survived */
-	uint64_t bad_msgs;    /* messages we could not parse: accepted */
-	uint64_t verdicts;    /* verdict messages sent */
-	uint64_t batches;     /* of which batch verdicts */
+	uint64_t enobufs;  /* receive buffer overruns survived */
+	uint64_t bad_msgs; /* messages we could not parse: accepted */
+	uint64_t verdicts; /* verdict messages sent */
+	uint64_t batches;  /* of which batch verdicts */
 	uint64_t send_errors;
 	uint64_t verdict_errors; /* the kernel refused a verdict */
 };
@@ -66,7 +66,7 @@ struct wlb_nfq_stats {
 struct wlb_nfq_kstats {
 	uint64_t queue_total;
 	uint64_t queue_dropped; /* queue full (with fail-open: accepted instead) */
-	uint64_t user_dropped;  /* could not be delivered to us */
+	uint64_t user_dropped;	/* could not be delivered to us */
 	uint64_t id_sequence;
 };
 

@@ -78,7 +78,7 @@ static int txn_commit(struct txn *x, char *err, size_t errlen)
 		goto out;
 	}
 	while (x->acks) {
-		struct pollfd p = { .fd = mnl_socket_get_fd(nl), .events = POLLIN };
+		struct pollfd p = {.fd = mnl_socket_get_fd(nl), .events = POLLIN};
 		int n;
 
 		if (poll(&p, 1, 2000) <= 0) {
@@ -199,7 +199,7 @@ static void add_match(struct nftnl_rule *r, const struct wlb_nft_match *m)
 {
 	uint16_t port = htons((uint16_t)m->a);
 	uint8_t b8 = (uint8_t)m->b, a8 = (uint8_t)m->a;
-	char ifname[IFNAMSIZ] = { 0 };
+	char ifname[IFNAMSIZ] = {0};
 
 	switch (m->kind) {
 	case WLB_M_PROTO:
@@ -345,8 +345,7 @@ out:
 
 /* ---------------------------------------------------------------- print */
 
-static const char *const hook_names[] = { "prerouting", "input", "forward", "output",
-					  "postrouting" };
+static const char *const hook_names[] = {"prerouting", "input", "forward", "output", "postrouting"};
 
 static void print_match(FILE *f, const struct wlb_nft_match *m)
 {
@@ -391,7 +390,8 @@ void wlb_nft_print(const struct wlb_nft_table *t, FILE *f)
 			if (r->action == WLB_A_QUEUE)
 				fprintf(f, "queue num %u bypass\n", r->queue);
 			else
-				fprintf(f, "%s\n", r->action == WLB_A_NOTRACK ? "notrack" : "accept");
+				fprintf(f, "%s\n",
+					r->action == WLB_A_NOTRACK ? "notrack" : "accept");
 		}
 		fprintf(f, "\t}\n");
 	}

@@ -21,12 +21,12 @@
 
 enum wlb_nft_match_kind {
 	WLB_M_NONE = 0,
-	WLB_M_PROTO,     /* ip protocol == a */
+	WLB_M_PROTO,	 /* ip protocol == a */
 	WLB_M_TCP_SPORT, /* tcp sport == a (host order) */
 	WLB_M_TCP_DPORT, /* tcp dport == a (host order) */
 	WLB_M_TCP_FLAGS, /* tcp flags & a == b */
-	WLB_M_MARK,      /* meta mark == a */
-	WLB_M_IIFNAME,   /* iifname == s */
+	WLB_M_MARK,	 /* meta mark == a */
+	WLB_M_IIFNAME,	 /* iifname == s */
 };
 
 struct wlb_nft_match {

@@ -116,8 +116,8 @@ void wlb_csum_replace4(uint8_t *check, uint32_t old, uint32_t new)
 {
 	uint32_t sum = (uint16_t)~raw16(check);
 
-	sum += (uint16_t)~(old & 0xffff);
-	sum += (uint16_t)~(old >> 16);
+	sum += (uint16_t) ~(old & 0xffff);
+	sum += (uint16_t) ~(old >> 16);
 	sum += new & 0xffff;
 	sum += new >> 16;
 	uint16_t res = wlb_csum_fold(sum);
@@ -494,7 +494,7 @@ size_t wlb_ipip_encap(const struct wlb_pkt *inner, uint8_t *out, size_t cap, uin
 	memmove(out + WLB_IP_MINHDR, in, inner->len);
 	memset(out, 0, WLB_IP_MINHDR);
 	out[0] = 0x45;
-	out[1] = in[1];                     /* TOS copied (RFC 2003 3.1) */
+	out[1] = in[1]; /* TOS copied (RFC 2003 3.1) */
 	put16(out + 2, (uint16_t)total);
 	put16(out + 6, get16(in + 6) & 0x4000); /* DF copied */
 	out[8] = ttl;

@@ -52,8 +52,8 @@ struct wlb_pkt {
 	size_t len;    /* packet bytes; parse trims it to the IP total length */
 	size_t cap;    /* buffer size: edits may grow len up to cap */
 	/* filled by wlb_pkt_parse() */
-	uint16_t ihl;  /* IP header bytes */
-	uint16_t thl;  /* TCP header bytes (0 when not TCP) */
+	uint16_t ihl; /* IP header bytes */
+	uint16_t thl; /* TCP header bytes (0 when not TCP) */
 	uint8_t proto;
 	uint8_t flags; /* TCP flags */
 	bool frag;
@@ -71,8 +71,8 @@ uint32_t wlb_ip_saddr(const struct wlb_pkt *p);
 uint32_t wlb_ip_daddr(const struct wlb_pkt *p);
 uint16_t wlb_tcp_sport(const struct wlb_pkt *p);
 uint16_t wlb_tcp_dport(const struct wlb_pkt *p);
-uint32_t wlb_tcp_seq(const struct wlb_pkt *p);   /* host order */
-uint32_t wlb_tcp_ack(const struct wlb_pkt *p);   /* host order */
+uint32_t wlb_tcp_seq(const struct wlb_pkt *p); /* host order */
+uint32_t wlb_tcp_ack(const struct wlb_pkt *p); /* host order */
 size_t wlb_tcp_payload_len(const struct wlb_pkt *p);
 uint8_t *wlb_tcp_hdr(const struct wlb_pkt *p);
 

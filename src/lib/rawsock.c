@@ -31,7 +31,7 @@ int wlb_raw_open(uint32_t mark, char *err, size_t errlen)
 
 int wlb_raw_send(int fd, const uint8_t *pkt, size_t len)
 {
-	struct sockaddr_in to = { .sin_family = AF_INET };
+	struct sockaddr_in to = {.sin_family = AF_INET};
 
 	if (len < 20)
 		return -EINVAL;

@@ -44,8 +44,8 @@ int wlb_tag_find(const struct wlb_pkt *p, struct wlb_tag *tag)
 int wlb_tag_add(struct wlb_pkt *p, uint8_t flags, uint32_t nonce)
 {
 	uint8_t opt[WLB_TAG_SPACE] = {
-		WLB_TCPOPT_NOP, WLB_TCPOPT_NOP, WLB_TAG_KIND, WLB_TAG_LEN,
-		WLB_TAG_EXID >> 8, WLB_TAG_EXID & 0xff, flags, WLB_TAG_VERSION,
+		WLB_TCPOPT_NOP,	   WLB_TCPOPT_NOP,	WLB_TAG_KIND, WLB_TAG_LEN,
+		WLB_TAG_EXID >> 8, WLB_TAG_EXID & 0xff, flags,	      WLB_TAG_VERSION,
 	};
 
 	memcpy(opt + 8, &nonce, 4);

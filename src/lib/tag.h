@@ -29,7 +29,7 @@ enum wlb_mode { WLB_MODE_A = 0, WLB_MODE_B = 1, WLB_MODE_C = 2 };
 struct wlb_tag {
 	uint8_t flags;
 	uint32_t nonce; /* opaque, kept in wire order */
-	unsigned off;   /* where it was found (TCP header relative) */
+	unsigned off;	/* where it was found (TCP header relative) */
 };
 
 static inline enum wlb_mode wlb_tag_mode(const struct wlb_tag *t)

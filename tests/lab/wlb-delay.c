@@ -55,7 +55,7 @@ static void on_packet(void *ctx, struct wlb_nfq_pkt *pkt, struct wlb_nfq_result 
 		d->passed_full++;
 		return;
 	}
-	d->ring[d->tail++ & (RING_SIZE - 1)] = (struct held){ pkt->id, now_ns() + d->delay_ns };
+	d->ring[d->tail++ & (RING_SIZE - 1)] = (struct held){pkt->id, now_ns() + d->delay_ns};
 	res->verdict = WLB_HOLD;
 }
 
@@ -89,8 +89,8 @@ static int next_timeout(const struct delay *d, struct timespec *ts)
 static int run(struct delay *d, int sig_fd)
 {
 	struct pollfd pfd[2] = {
-		{ .fd = wlb_nfq_fd(d->q), .events = POLLIN },
-		{ .fd = sig_fd, .events = POLLIN },
+		{.fd = wlb_nfq_fd(d->q), .events = POLLIN},
+		{.fd = sig_fd, .events = POLLIN},
 	};
 
 	for (;;) {
@@ -121,9 +121,12 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-	struct wlb_nfq_opts o = { .maxlen = RING_SIZE, .rcvbuf = 16 << 20, .gso = true,
-				  .no_batch = true, .copy_range = 64 };
-	struct delay d = { 0 };
+	struct wlb_nfq_opts o = {.maxlen = RING_SIZE,
+				 .rcvbuf = 16 << 20,
+				 .gso = true,
+				 .no_batch = true,
+				 .copy_range = 64};
+	struct delay d = {0};
 	double ms = -1;
 	char err[256];
 	sigset_t set;

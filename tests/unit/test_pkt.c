@@ -14,8 +14,13 @@ static uint8_t buf[2048];
 
 static size_t syn(uint8_t *b, size_t cap)
 {
-	struct tp_opts o = { .sport = 40000, .dport = 80, .flags = WLB_TCP_SYN, .seq = 1000,
-			     .opts = tp_linux_syn_opts, .optlen = 20, .df = true };
+	struct tp_opts o = {.sport = 40000,
+			    .dport = 80,
+			    .flags = WLB_TCP_SYN,
+			    .seq = 1000,
+			    .opts = tp_linux_syn_opts,
+			    .optlen = 20,
+			    .df = true};
 
 	return tp_build(b, cap, &o);
 }
@@ -154,22 +159,22 @@ static void m_ipopt_bad(uint8_t *b, size_t *len)
 }
 
 static const struct bad_case bad_cases[] = {
-	{ "shorter than an IP header", m_short, WLB_PKT_TRUNCATED },
-	{ "IPv6 version", m_version6, WLB_PKT_BAD_VERSION },
-	{ "IHL 4", m_ihl4, WLB_PKT_BAD_IHL },
-	{ "IHL beyond packet", m_ihl_beyond, WLB_PKT_BAD_IHL },
-	{ "total length < IHL", m_totlen_small, WLB_PKT_BAD_TOTLEN },
-	{ "total length > packet", m_totlen_big, WLB_PKT_TRUNCATED },
-	{ "first fragment (MF)", m_frag_mf, WLB_PKT_FRAGMENT },
-	{ "later fragment", m_frag_off, WLB_PKT_FRAGMENT },
-	{ "not TCP", m_udp, WLB_PKT_NOT_TCP },
-	{ "TCP header truncated", m_tcp_short, WLB_PKT_TRUNCATED },
-	{ "data offset 4", m_doff4, WLB_PKT_BAD_DOFF },
-	{ "data offset beyond", m_doff_beyond, WLB_PKT_BAD_DOFF },
-	{ "option length 0", m_optlen0, WLB_PKT_BAD_TCPOPT },
-	{ "option length 1", m_optlen1, WLB_PKT_BAD_TCPOPT },
-	{ "option overruns the header", m_optlen_overrun, WLB_PKT_BAD_TCPOPT },
-	{ "option kind in the last byte", m_opt_kind_at_end, WLB_PKT_BAD_TCPOPT },
+	{"shorter than an IP header", m_short, WLB_PKT_TRUNCATED},
+	{"IPv6 version", m_version6, WLB_PKT_BAD_VERSION},
+	{"IHL 4", m_ihl4, WLB_PKT_BAD_IHL},
+	{"IHL beyond packet", m_ihl_beyond, WLB_PKT_BAD_IHL},
+	{"total length < IHL", m_totlen_small, WLB_PKT_BAD_TOTLEN},
+	{"total length > packet", m_totlen_big, WLB_PKT_TRUNCATED},
+	{"first fragment (MF)", m_frag_mf, WLB_PKT_FRAGMENT},
+	{"later fragment", m_frag_off, WLB_PKT_FRAGMENT},
+	{"not TCP", m_udp, WLB_PKT_NOT_TCP},
+	{"TCP header truncated", m_tcp_short, WLB_PKT_TRUNCATED},
+	{"data offset 4", m_doff4, WLB_PKT_BAD_DOFF},
+	{"data offset beyond", m_doff_beyond, WLB_PKT_BAD_DOFF},
+	{"option length 0", m_optlen0, WLB_PKT_BAD_TCPOPT},
+	{"option length 1", m_optlen1, WLB_PKT_BAD_TCPOPT},
+	{"option overruns the header", m_optlen_overrun, WLB_PKT_BAD_TCPOPT},
+	{"option kind in the last byte", m_opt_kind_at_end, WLB_PKT_BAD_TCPOPT},
 };
 
 START_TEST(parse_malformed)
@@ -186,10 +191,10 @@ END_TEST
 
 START_TEST(parse_bad_ip_options)
 {
-	static const uint8_t good[4] = { 1, 1, 1, 0 };
-	static const uint8_t bad[4] = { 1, 0x44, 9, 0 }; /* timestamp option, length 9 */
-	struct tp_opts o = { .sport = 1, .dport = 80, .flags = WLB_TCP_SYN, .ipopts = good,
-			     .ipoptlen = 4 };
+	static const uint8_t good[4] = {1, 1, 1, 0};
+	static const uint8_t bad[4] = {1, 0x44, 9, 0}; /* timestamp option, length 9 */
+	struct tp_opts o = {
+		.sport = 1, .dport = 80, .flags = WLB_TCP_SYN, .ipopts = good, .ipoptlen = 4};
 	size_t len = tp_build(buf, sizeof(buf), &o);
 	struct wlb_pkt p;
 
@@ -233,16 +238,20 @@ static size_t random_segment(uint8_t *b, size_t cap)
 	static char src[16], dst[16];
 	uint8_t payload[300];
 	size_t paylen = tp_rand() % sizeof(payload);
-	struct tp_opts o = { .sport = (uint16_t)tp_rand(), .dport = (uint16_t)tp_rand(),
-			     .flags = (uint8_t)(tp_rand() & 0x1f), .seq = tp_rand(), .ack = tp_rand(),
-			     .payload = payload, .paylen = paylen };
+	struct tp_opts o = {.sport = (uint16_t)tp_rand(),
+			    .dport = (uint16_t)tp_rand(),
+			    .flags = (uint8_t)(tp_rand() & 0x1f),
+			    .seq = tp_rand(),
+			    .ack = tp_rand(),
+			    .payload = payload,
+			    .paylen = paylen};
 
 	for (size_t i = 0; i < paylen; i++)
 		payload[i] = (uint8_t)tp_rand();
-	snprintf(src, sizeof(src), "%u.%u.%u.%u", tp_rand() % 256, tp_rand() % 256,
-		 tp_rand() % 256, tp_rand() % 256);
-	snprintf(dst, sizeof(dst), "%u.%u.%u.%u", tp_rand() % 256, tp_rand() % 256,
-		 tp_rand() % 256, tp_rand() % 256);
+	snprintf(src, sizeof(src), "%u.%u.%u.%u", tp_rand() % 256, tp_rand() % 256, tp_rand() % 256,
+		 tp_rand() % 256);
+	snprintf(dst, sizeof(dst), "%u.%u.%u.%u", tp_rand() % 256, tp_rand() % 256, tp_rand() % 256,
+		 tp_rand() % 256);
 	o.src = src;
 	o.dst = dst;
 	if (tp_rand() & 1) {
@@ -294,13 +303,18 @@ END_TEST
 
 /* ------------------------------------------------------------------ options */
 
-static const uint8_t opt12[12] = { 1, 1, 253, 10, 0x57, 0x4c, 1, 1, 0xde, 0xad, 0xbe, 0xef };
+static const uint8_t opt12[12] = {1, 1, 253, 10, 0x57, 0x4c, 1, 1, 0xde, 0xad, 0xbe, 0xef};
 
 START_TEST(opt_append_grows_and_fixes)
 {
 	uint8_t payload[33];
-	struct tp_opts o = { .sport = 5, .dport = 80, .flags = WLB_TCP_SYN, .opts = tp_linux_syn_opts,
-			     .optlen = 20, .payload = payload, .paylen = sizeof(payload) };
+	struct tp_opts o = {.sport = 5,
+			    .dport = 80,
+			    .flags = WLB_TCP_SYN,
+			    .opts = tp_linux_syn_opts,
+			    .optlen = 20,
+			    .payload = payload,
+			    .paylen = sizeof(payload)};
 	unsigned off, olen;
 
 	for (unsigned i = 0; i < sizeof(payload); i++)
@@ -327,8 +341,9 @@ END_TEST
 START_TEST(opt_append_replaces_eol_padding)
 {
 	/* MSS + WS + EOL padding (odd used length) */
-	static const uint8_t opts[8] = { 2, 4, 5, 0xb4, 3, 3, 7, 0 };
-	struct tp_opts o = { .sport = 5, .dport = 80, .flags = WLB_TCP_SYN, .opts = opts, .optlen = 8 };
+	static const uint8_t opts[8] = {2, 4, 5, 0xb4, 3, 3, 7, 0};
+	struct tp_opts o = {
+		.sport = 5, .dport = 80, .flags = WLB_TCP_SYN, .opts = opts, .optlen = 8};
 	size_t len = tp_build(buf, sizeof(buf), &o);
 	struct wlb_pkt p = tp_parse(buf, len, sizeof(buf));
 	unsigned off, olen;
@@ -367,9 +382,14 @@ START_TEST(opt_append_random_layouts)
 
 		for (unsigned k = 0; k < sizeof(payload); k++)
 			payload[k] = (uint8_t)tp_rand();
-		struct tp_opts o = { .sport = (uint16_t)tp_rand(), .dport = 80, .flags = WLB_TCP_SYN,
-				     .seq = tp_rand(), .opts = opts, .optlen = n, .payload = payload,
-				     .paylen = tp_rand() % sizeof(payload) };
+		struct tp_opts o = {.sport = (uint16_t)tp_rand(),
+				    .dport = 80,
+				    .flags = WLB_TCP_SYN,
+				    .seq = tp_rand(),
+				    .opts = opts,
+				    .optlen = n,
+				    .payload = payload,
+				    .paylen = tp_rand() % sizeof(payload)};
 		size_t len = tp_build(buf, sizeof(buf), &o);
 		struct wlb_pkt p = tp_parse(buf, len, sizeof(buf));
 
@@ -389,7 +409,8 @@ END_TEST
 START_TEST(opt_append_no_room)
 {
 	uint8_t full[40];
-	struct tp_opts o = { .sport = 5, .dport = 80, .flags = WLB_TCP_SYN, .opts = full, .optlen = 32 };
+	struct tp_opts o = {
+		.sport = 5, .dport = 80, .flags = WLB_TCP_SYN, .opts = full, .optlen = 32};
 
 	memset(full, 1, sizeof(full));
 	size_t len = tp_build(buf, sizeof(buf), &o);
@@ -429,8 +450,9 @@ END_TEST
 
 START_TEST(opt_nop_odd_offset)
 {
-	static const uint8_t opts[8] = { 1, 30, 4, 0xaa, 0xbb, 1, 1, 1 };
-	struct tp_opts o = { .sport = 5, .dport = 80, .flags = WLB_TCP_SYN, .opts = opts, .optlen = 8 };
+	static const uint8_t opts[8] = {1, 30, 4, 0xaa, 0xbb, 1, 1, 1};
+	struct tp_opts o = {
+		.sport = 5, .dport = 80, .flags = WLB_TCP_SYN, .opts = opts, .optlen = 8};
 	size_t len = tp_build(buf, sizeof(buf), &o);
 	struct wlb_pkt p = tp_parse(buf, len, sizeof(buf));
 	unsigned off, olen;
@@ -498,8 +520,13 @@ END_TEST
 
 START_TEST(rst_for_synack)
 {
-	struct tp_opts o = { .src = "198.51.100.22", .dst = "192.0.2.2", .sport = 80, .dport = 40000,
-			     .flags = WLB_TCP_SYN | WLB_TCP_ACK, .seq = 5555, .ack = 1001 };
+	struct tp_opts o = {.src = "198.51.100.22",
+			    .dst = "192.0.2.2",
+			    .sport = 80,
+			    .dport = 40000,
+			    .flags = WLB_TCP_SYN | WLB_TCP_ACK,
+			    .seq = 5555,
+			    .ack = 1001};
 	size_t len = tp_build(buf, sizeof(buf), &o);
 	struct wlb_pkt p = tp_parse(buf, len, sizeof(buf)), r;
 	uint8_t out[64];
@@ -518,9 +545,13 @@ END_TEST
 
 START_TEST(rst_for_syn_and_data)
 {
-	uint8_t payload[10] = { 0 };
-	struct tp_opts o = { .sport = 1234, .dport = 80, .flags = WLB_TCP_SYN | WLB_TCP_FIN,
-			     .seq = 0xfffffffe, .payload = payload, .paylen = 10 };
+	uint8_t payload[10] = {0};
+	struct tp_opts o = {.sport = 1234,
+			    .dport = 80,
+			    .flags = WLB_TCP_SYN | WLB_TCP_FIN,
+			    .seq = 0xfffffffe,
+			    .payload = payload,
+			    .paylen = 10};
 	size_t len = tp_build(buf, sizeof(buf), &o);
 	struct wlb_pkt p = tp_parse(buf, len, sizeof(buf)), r;
 	uint8_t out[64];

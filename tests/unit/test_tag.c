@@ -11,8 +11,8 @@ static uint8_t buf[256];
 
 static struct wlb_pkt syn_with(const uint8_t *opts, unsigned optlen)
 {
-	struct tp_opts o = { .sport = 40000, .dport = 80, .flags = WLB_TCP_SYN, .opts = opts,
-			     .optlen = optlen };
+	struct tp_opts o = {
+		.sport = 40000, .dport = 80, .flags = WLB_TCP_SYN, .opts = opts, .optlen = optlen};
 	size_t len = tp_build(buf, sizeof(buf), &o);
 
 	return tp_parse(buf, len, sizeof(buf));
@@ -21,11 +21,13 @@ static struct wlb_pkt syn_with(const uint8_t *opts, unsigned optlen)
 START_TEST(wire_format)
 {
 	struct wlb_pkt p = syn_with(tp_linux_syn_opts, 20);
-	static const uint8_t want[12] = { 1, 1, 253, 10, 0x57, 0x4c, 0x03, 1, 0xca, 0xfe, 0xf0, 0x0d };
+	static const uint8_t want[12] = {1,    1, 253,	10,   0x57, 0x4c,
+					 0x03, 1, 0xca, 0xfe, 0xf0, 0x0d};
 	uint32_t nonce;
 
 	memcpy(&nonce, want + 8, 4);
-	ck_assert_int_eq(wlb_tag_add(&p, wlb_tag_flags(true, WLB_MODE_B, false), nonce), WLB_PKT_OK);
+	ck_assert_int_eq(wlb_tag_add(&p, wlb_tag_flags(true, WLB_MODE_B, false), nonce),
+			 WLB_PKT_OK);
 	ck_assert_mem_eq(buf + 20 + 40, want, 12);
 	ck_assert_uint_eq(p.thl, 52);
 	ck_assert(wlb_pkt_csum_ok(&p));
@@ -41,8 +43,9 @@ START_TEST(find_round_trip)
 			bool redirect = bits & 1, echo = bits & 2;
 
 			ck_assert_int_eq(wlb_tag_find(&p, &t), 0);
-			ck_assert_int_eq(wlb_tag_add(&p, wlb_tag_flags(redirect, mode, echo), 0x12345678),
-					 WLB_PKT_OK);
+			ck_assert_int_eq(
+				wlb_tag_add(&p, wlb_tag_flags(redirect, mode, echo), 0x12345678),
+				WLB_PKT_OK);
 			p = tp_parse(buf, p.len, sizeof(buf));
 			ck_assert_int_eq(wlb_tag_find(&p, &t), 1);
 			ck_assert_uint_eq(t.nonce, 0x12345678);
@@ -72,14 +75,14 @@ END_TEST
 START_TEST(other_experiments_ignored)
 {
 	/* an RFC 6994 option of another experiment (ExID 0x1234), then ours */
-	static const uint8_t opts[16] = { 253, 6, 0x12, 0x34, 9, 9, 253, 10, 0x57, 0x4c, 1, 1,
-					  0, 0, 0, 5 };
+	static const uint8_t opts[16] = {253,  6,    0x12, 0x34, 9, 9, 253, 10,
+					 0x57, 0x4c, 1,	   1,	 0, 0, 0,   5};
 	struct wlb_pkt p = syn_with(opts, 16);
 	struct wlb_tag t;
 
 	ck_assert_int_eq(wlb_tag_find(&p, &t), 1);
 	ck_assert_uint_eq(t.off, 26);
-	static const uint8_t foreign[8] = { 253, 6, 0x12, 0x34, 9, 9, 1, 1 };
+	static const uint8_t foreign[8] = {253, 6, 0x12, 0x34, 9, 9, 1, 1};
 
 	p = syn_with(foreign, 8);
 	ck_assert_int_eq(wlb_tag_find(&p, &t), 0);
@@ -89,8 +92,8 @@ END_TEST
 START_TEST(malformed_ours)
 {
 	/* our ExID with a wrong length, or a version we do not speak */
-	static const uint8_t badlen[12] = { 253, 8, 0x57, 0x4c, 1, 1, 0, 0, 1, 1, 1, 1 };
-	static const uint8_t badver[12] = { 253, 10, 0x57, 0x4c, 1, 2, 0, 0, 0, 0, 1, 1 };
+	static const uint8_t badlen[12] = {253, 8, 0x57, 0x4c, 1, 1, 0, 0, 1, 1, 1, 1};
+	static const uint8_t badver[12] = {253, 10, 0x57, 0x4c, 1, 2, 0, 0, 0, 0, 1, 1};
 	struct wlb_tag t;
 	struct wlb_pkt p = syn_with(badlen, 12);
 

@@ -6,10 +6,10 @@
 #include "testpkt.h"
 
 const uint8_t tp_linux_syn_opts[20] = {
-	2, 4, 0x05, 0xb4,       /* MSS 1460 */
-	4, 2,                   /* SACK permitted */
-	8, 10, 0, 0, 0, 1, 0, 0, 0, 0, /* timestamps */
-	1, 3, 3, 7,             /* NOP, window scale 7 */
+	2, 4,  0x05, 0xb4,		     /* MSS 1460 */
+	4, 2,				     /* SACK permitted */
+	8, 10, 0,    0,	   0, 1, 0, 0, 0, 0, /* timestamps */
+	1, 3,  3,    7,			     /* NOP, window scale 7 */
 };
 
 uint32_t tp_addr(const char *dotted)
