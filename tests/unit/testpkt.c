@@ -1,8 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
 
+#include "conf.h"
+#include "daemon.h"
+#include "tag.h"
 #include "testpkt.h"
 
 const uint8_t tp_linux_syn_opts[20] = {
@@ -96,4 +100,160 @@ struct wlb_pkt tp_parse(uint8_t *buf, size_t len, size_t cap)
 	if (wlb_pkt_parse(&p, buf, len, cap) != WLB_PKT_OK)
 		abort();
 	return p;
+}
+
+/* ------------------------------------------------------------ the tag */
+
+void tp_tag_opt(uint8_t *o, uint8_t flags, uint32_t nonce, uint8_t version)
+{
+	o[0] = WLB_TAG_KIND;
+	o[1] = WLB_TAG_LEN;
+	o[2] = WLB_TAG_EXID >> 8;
+	o[3] = WLB_TAG_EXID & 0xff;
+	o[4] = flags;
+	o[5] = version;
+	memcpy(o + 6, &nonce, 4);
+}
+
+unsigned tp_tagged_syn_opts(uint8_t *o, uint8_t flags, uint32_t nonce, uint8_t version)
+{
+	memcpy(o, tp_linux_syn_opts, 20);
+	o[20] = o[21] = WLB_TCPOPT_NOP;
+	tp_tag_opt(o + 22, flags, nonce, version);
+	return TP_TAGGED_SYN_OPTLEN;
+}
+
+/* ------------------------------------------ malformed variants of a packet */
+
+void tp_mut_empty(struct tp_pk *k)
+{
+	k->len = 0;
+}
+
+void tp_mut_short(struct tp_pk *k)
+{
+	k->len = 19;
+}
+
+void tp_mut_version6(struct tp_pk *k)
+{
+	k->b[0] = 0x65;
+}
+
+void tp_mut_ihl4(struct tp_pk *k)
+{
+	k->b[0] = 0x44;
+}
+
+void tp_mut_ihl_beyond(struct tp_pk *k)
+{
+	k->b[0] = 0x4f;
+	k->len = 40;
+	k->b[2] = 0;
+	k->b[3] = 40;
+}
+
+void tp_mut_doff4(struct tp_pk *k)
+{
+	k->b[32] = 0x40;
+}
+
+void tp_mut_doff_beyond(struct tp_pk *k)
+{
+	k->b[32] = 0xf0;
+}
+
+void tp_mut_optlen0(struct tp_pk *k)
+{
+	k->b[41] = 0;
+}
+
+/* ----------------------------------------------------- policy decisions */
+
+struct wlb_pkt tp_assert_valid(struct tp_pk *k, const uint8_t *data, size_t len)
+{
+	struct wlb_pkt p;
+
+	ck_assert_uint_gt(len, 0);
+	ck_assert_uint_le(len, sizeof(k->b));
+	memcpy(k->b, data, len);
+	k->len = len;
+	ck_assert_int_eq(wlb_pkt_parse(&p, k->b, k->len, sizeof(k->b)), WLB_PKT_OK);
+	ck_assert(wlb_pkt_csum_ok(&p));
+	return p;
+}
+
+struct wlb_pkt tp_assert_mangled(const struct wlb_action *act, struct tp_pk *out)
+{
+	struct wlb_pkt p;
+
+	ck_assert_int_eq(act->verdict, WLB_MANGLE);
+	ck_assert_ptr_nonnull(act->out);
+	p = tp_assert_valid(out, act->out, act->out_len);
+	ck_assert_uint_eq(p.len, act->out_len);
+	return p;
+}
+
+void tp_assert_fuzz_outcome(const struct wlb_action *act, const uint8_t *given,
+			    const struct tp_pk *k, bool input_ok, int i)
+{
+	uint8_t out[TP_PKT_CAP];
+	struct wlb_pkt p;
+
+	ck_assert_msg(act->verdict == WLB_ACCEPT || act->verdict == WLB_DROP ||
+			      act->verdict == WLB_MANGLE,
+		      "iteration %d: verdict %d", i, act->verdict);
+	if (act->verdict == WLB_MANGLE) {
+		ck_assert_uint_le(act->out_len, sizeof(out));
+		memcpy(out, act->out, act->out_len);
+		ck_assert_msg(wlb_pkt_parse(&p, out, act->out_len, act->out_len) == WLB_PKT_OK,
+			      "iteration %d: mangled packet does not parse", i);
+		ck_assert_msg(!input_ok || wlb_pkt_csum_ok(&p),
+			      "iteration %d: checksum broken by the edit", i);
+	} else if (act->verdict == WLB_ACCEPT) {
+		ck_assert_msg(memcmp(given, k->b, k->len) == 0,
+			      "iteration %d: accepted packet was modified", i);
+	}
+}
+
+uint64_t tp_counters_sum(const uint64_t *c, unsigned n)
+{
+	uint64_t t = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		t += c[i];
+	return t;
+}
+
+void tp_assert_counter_lines(const char *dump, const char *const *names, const uint64_t *c,
+			     unsigned n)
+{
+	char line[128];
+
+	for (unsigned i = 0; i < n; i++) {
+		snprintf(line, sizeof(line), "%-28s %llu\n", names[i], (unsigned long long)c[i]);
+		ck_assert_msg(strstr(dump, line) != NULL, "no line \"%s\" in:\n%s", line, dump);
+	}
+}
+
+/* --------------------------------------------------------------- harness */
+
+struct wlb_conf *tp_conf(const char *text, unsigned need)
+{
+	char err[256] = "";
+	struct wlb_conf *c = wlb_conf_load_string(text, "test.conf", need, err, sizeof(err));
+
+	ck_assert_msg(c != NULL, "configuration refused: %s", err);
+	return c;
+}
+
+int tp_run_suite(Suite *s)
+{
+	SRunner *sr = srunner_create(s);
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -1,13 +1,21 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* Packet crafting for unit tests: build IPv4/TCP packets with valid checksums. */
+/*
+ * What the unit tests share: crafting IPv4/TCP packets with valid
+ * checksums, the wlb tag option, malformed variants of a packet, checks of
+ * what a policy decided, configurations from text and the Check runner.
+ */
 #ifndef WLB_TESTPKT_H
 #define WLB_TESTPKT_H
 
+#include <check.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "pkt.h"
+
+struct wlb_action;
+struct wlb_conf;
 
 struct tp_opts {
 	const char *src, *dst; /* dotted quads */
@@ -23,6 +31,13 @@ struct tp_opts {
 	bool df;
 };
 
+/* A packet of the policy tests and its length. */
+#define TP_PKT_CAP 4096
+struct tp_pk {
+	uint8_t b[TP_PKT_CAP];
+	size_t len;
+};
+
 /* Options of a typical Linux SYN: MSS 1460, SACK-permitted, timestamps, WS 7. */
 extern const uint8_t tp_linux_syn_opts[20];
 
@@ -35,5 +50,57 @@ struct wlb_pkt tp_parse(uint8_t *buf, size_t len, size_t cap);
 /* A pseudo-random number generator with a fixed seed for reproducible tests. */
 uint32_t tp_rand(void);
 void tp_srand(uint32_t seed);
+
+/* ------------------------------------------------------------ the tag */
+
+/* Write the WLB_TAG_LEN bytes of a wlb tag option at o (nonce in network order). */
+void tp_tag_opt(uint8_t *o, uint8_t flags, uint32_t nonce, uint8_t version);
+
+/* The options of a SYN as wlb-clientgw tags it: tp_linux_syn_opts, NOP, NOP
+ * and the tag option.  Writes TP_TAGGED_SYN_OPTLEN bytes at o; returns that. */
+#define TP_TAGGED_SYN_OPTLEN 32
+unsigned tp_tagged_syn_opts(uint8_t *o, uint8_t flags, uint32_t nonce, uint8_t version);
+
+/* ------------------------------------------ malformed variants of a packet */
+
+/* For a packet from tp_build() with no IP options and at least one TCP
+ * option with a length byte (as the first option). */
+void tp_mut_empty(struct tp_pk *k);	 /* no bytes at all */
+void tp_mut_short(struct tp_pk *k);	 /* 19 bytes: less than an IP header */
+void tp_mut_version6(struct tp_pk *k);	 /* IP version 6 */
+void tp_mut_ihl4(struct tp_pk *k);	 /* IHL 4: less than the minimum */
+void tp_mut_ihl_beyond(struct tp_pk *k); /* IHL 15 in a datagram of 40 bytes */
+void tp_mut_doff4(struct tp_pk *k);	 /* TCP data offset 4: less than the minimum */
+void tp_mut_doff_beyond(struct tp_pk *k); /* TCP data offset 15 */
+void tp_mut_optlen0(struct tp_pk *k);	  /* the first option's length 0 */
+
+/* ----------------------------------------------------- policy decisions */
+
+/* Copy len bytes of data into k and assert that they are an IPv4/TCP
+ * packet that parses, with valid checksums; returns the view of k. */
+struct wlb_pkt tp_assert_valid(struct tp_pk *k, const uint8_t *data, size_t len);
+/* The decision was WLB_MANGLE and the new packet, copied into out, is valid
+ * (tp_assert_valid()) and all of act->out_len; returns the view of out. */
+struct wlb_pkt tp_assert_mangled(const struct wlb_action *act, struct tp_pk *out);
+/* One decision of a randomized run, on the bytes given (a copy of k, the
+ * input): the verdict is accept, drop or mangle; a mangled packet parses
+ * and, when the input had valid checksums (input_ok), keeps them; an
+ * accepted one is left as it was.  i, the iteration, for the messages. */
+void tp_assert_fuzz_outcome(const struct wlb_action *act, const uint8_t *given,
+			    const struct tp_pk *k, bool input_ok, int i);
+
+/* The sum of n counters. */
+uint64_t tp_counters_sum(const uint64_t *c, unsigned n);
+/* The dump has the line wlb_counters_print() writes for each of n counters. */
+void tp_assert_counter_lines(const char *dump, const char *const *names, const uint64_t *c,
+			     unsigned n);
+
+/* --------------------------------------------------------------- harness */
+
+/* The configuration in text, loaded for the daemons in need (WLB_NEED_*);
+ * a configuration refused fails the test with the error. */
+struct wlb_conf *tp_conf(const char *text, unsigned need);
+/* Run every test of s; returns the exit status for main(). */
+int tp_run_suite(Suite *s);
 
 #endif
