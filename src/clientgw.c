@@ -88,6 +88,17 @@ static struct wlb_flow_key key_of(const struct wlb_pkt *p, bool from_client)
 	return k;
 }
 
+static enum wlb_mode flow_mode(const struct wlb_flow *f)
+{
+	return (enum wlb_mode)((f->flags & CGW_MODE_MASK) >> CGW_MODE_SHIFT);
+}
+
+/* Outer IPv4 header, inner IPv4 and TCP headers: what the MSS leaves room for. */
+static uint16_t tunnel_mss(const struct clientgw *gw)
+{
+	return (uint16_t)(gw->conf->clientgw.tunnel_mtu - 2 * WLB_IP_MINHDR - WLB_TCP_MINHDR);
+}
+
 /* Copy into the scratch buffer: a tag needs room the receive buffer lacks. */
 static int to_scratch(struct wlb_pkt *p, struct wlb_action *act)
 {
@@ -113,8 +124,16 @@ static uint8_t tag_flags(const struct clientgw *gw, const struct wlb_flow *f)
 	const struct wlb_service *s =
 		wlb_conf_find_service(gw->conf, f->key.server.v4, f->key.server_port);
 
-	return wlb_tag_flags(s ? s->replicable : true, s ? s->mode : gw->conf->clientgw.mode,
-			     false);
+	return wlb_tag_flags(s ? s->replicable : true, flow_mode(f), false);
+}
+
+/* Chosen per origin (or the default), fixed for the flow's lifetime: a
+ * reload changes new connections only. */
+static enum wlb_mode mode_for(const struct clientgw *gw, const struct wlb_flow_key *k)
+{
+	const struct wlb_service *s = wlb_conf_find_service(gw->conf, k->server.v4, k->server_port);
+
+	return s ? s->mode : gw->conf->clientgw.mode;
 }
 
 static bool tag_syn(struct clientgw *gw, struct wlb_pkt *p, const struct wlb_flow *f,
@@ -123,20 +142,25 @@ static bool tag_syn(struct clientgw *gw, struct wlb_pkt *p, const struct wlb_flo
 	if (to_scratch(p, act) != WLB_PKT_OK ||
 	    wlb_tag_add(p, tag_flags(gw, f), f->nonce) != WLB_PKT_OK)
 		return false;
+	/* a tunnelled connection's segments must fit the tunnel: the replica
+	 * sends no more than the client's SYN allows */
+	if (flow_mode(f) == WLB_MODE_C && wlb_tcp_clamp_mss(p, tunnel_mss(gw)))
+		gw->c[mss_clamped]++;
 	wlb_action_mangle(act, p->data, p->len);
 	return true;
 }
 
 /* A SYN of a connection that already has a winner: the client missed the
  * SYN-ACK.  No new race: it goes where the connection is. */
+static void to_winner(struct clientgw *gw, struct wlb_flow *f, struct wlb_pkt *p,
+		      struct wlb_action *act);
+
 static void decided_syn(struct clientgw *gw, struct wlb_pkt *p, struct wlb_flow *f,
 			struct wlb_action *act)
 {
 	gw->c[syn_retransmit]++;
-	if (f->state != CGW_REPLICA)
-		return;
-	wlb_pkt_set_daddr(p, f->peer.v4);
-	wlb_action_mangle(act, p->data, p->len);
+	if (f->state == CGW_REPLICA)
+		to_winner(gw, f, p, act);
 }
 
 static void client_syn(struct clientgw *gw, struct wlb_pkt *p, uint64_t now, struct wlb_action *act)
@@ -172,6 +196,7 @@ static void client_syn(struct clientgw *gw, struct wlb_pkt *p, uint64_t now, str
 		f = wlb_flow_insert(gw->flows, &k, WLB_FLOW_PENDING, now, cc->half_open_ms);
 		f->nonce = gw->nonce(gw);
 		f->state = CGW_PENDING;
+		f->flags = (uint8_t)(mode_for(gw, &k) << CGW_MODE_SHIFT);
 		fresh = true;
 	}
 	if (!tag_syn(gw, p, f, act)) {
@@ -184,31 +209,71 @@ static void client_syn(struct clientgw *gw, struct wlb_pkt *p, uint64_t now, str
 		gw->c[syn_tagged]++;
 }
 
-/* ------------------------------------------------------ FIG. 5A: SYN-ACK */
+/* ------------------------------------------------ FIG. 5A-C: SYN-ACK */
 
-static bool from_winner(const struct wlb_flow *f, uint32_t src)
+/*
+ * A server's packet as the gateway receives it: plain, or tunnelled by a
+ * replica in configuration B or C, in which case p is the packet inside and
+ * via the replica that sent the tunnel packet.
+ */
+struct from_server {
+	struct wlb_pkt p;
+	uint32_t via; /* outer source, 0 when not tunnelled */
+};
+
+/* Who sent it, as the flow records a winner: the replica for a tunnel. */
+static uint32_t sender(const struct from_server *s)
 {
-	return f->state == CGW_REPLICA ? f->peer.v4 == src : f->key.server.v4 == src;
+	return s->via ? s->via : wlb_ip_saddr(&s->p);
 }
 
-/* Whether this SYN-ACK answers the SYN recorded in f: from the origin, or
- * carrying the echo of the nonce only the SYN's recipients saw. */
-static bool answers(const struct wlb_flow *f, uint32_t src, const struct wlb_tag *t, int tagged)
+static bool from_winner(const struct wlb_flow *f, const struct from_server *s)
 {
-	if (src == f->key.server.v4)
-		return true;
-	return tagged == 1 && (t->flags & WLB_TAG_ECHO) && t->nonce == f->nonce;
+	if (f->state == CGW_REPLICA)
+		return f->peer.v4 == sender(s);
+	return !s->via && f->key.server.v4 == wlb_ip_saddr(&s->p);
 }
 
-static void reset_sender(struct clientgw *gw, const struct wlb_pkt *p, struct wlb_action *act)
+/*
+ * Whether this SYN-ACK answers the SYN recorded in f: from the origin, or
+ * carrying the echo of the nonce only the SYN's recipients saw, sent the way
+ * the flow's configuration tells a replica to answer (plain in A, from
+ * inside a tunnel with the origin's source in B and C).
+ */
+static bool answers(const struct wlb_flow *f, const struct from_server *s,
+		    const struct wlb_tag *t, int tagged)
+{
+	bool echo = tagged == 1 && (t->flags & WLB_TAG_ECHO) && t->nonce == f->nonce;
+
+	if (!s->via)
+		return wlb_ip_saddr(&s->p) == f->key.server.v4 ||
+		       (echo && flow_mode(f) == WLB_MODE_A);
+	return echo && flow_mode(f) != WLB_MODE_A && wlb_ip_saddr(&s->p) == f->key.server.v4;
+}
+
+/* The loser must free its half-open connection now.  A replica that answered
+ * from inside a tunnel knows the connection as the origin's: the RST goes
+ * to it the same way, tunnelled. */
+static void reset_loser(struct clientgw *gw, const struct from_server *s, struct wlb_action *act)
 {
 	struct wlb_emit *e = wlb_action_emit(act);
+	uint8_t rst[WLB_IP_MINHDR + WLB_TCP_MINHDR];
+	struct wlb_pkt r;
+	size_t n;
 
 	if (!e) {
 		gw->c[rst_unsent]++;
 		return;
 	}
-	e->len = (uint32_t)wlb_rst_craft(p, e->data, sizeof(e->data));
+	if (!s->via) {
+		e->len = (uint32_t)wlb_rst_craft(&s->p, e->data, sizeof(e->data));
+	} else {
+		n = wlb_rst_craft(&s->p, rst, sizeof(rst));
+		e->len = 0;
+		if (n && wlb_pkt_parse(&r, rst, n, n) == WLB_PKT_OK)
+			e->len = (uint32_t)wlb_ipip_encap(&r, e->data, sizeof(e->data),
+							  wlb_ip_saddr(&r), s->via, 64);
+	}
 	if (!e->len)
 		act->n_emit--;
 }
@@ -222,60 +287,62 @@ static void settle(struct clientgw *gw, struct wlb_flow *f, enum clientgw_state 
 	wlb_flow_touch(gw->flows, f, now, gw->conf->clientgw.idle_ms);
 }
 
-/* Give a replica's packet the origin's source, drop our echo option. */
-static void as_origin(struct wlb_pkt *p, const struct wlb_flow *f, const struct wlb_tag *t,
-		      int tagged, struct wlb_action *act)
+/* The SYN-ACK the client gets: from the origin's address, without our echo,
+ * out of its tunnel, its MSS clamped when the connection will be tunnelled. */
+static void deliver_synack(struct clientgw *gw, const struct wlb_flow *f, struct from_server *s,
+			   const struct wlb_tag *t, int tagged, struct wlb_action *act)
 {
+	struct wlb_pkt *p = &s->p;
+
 	if (tagged == 1)
 		wlb_tag_strip(p, t);
 	if (wlb_ip_saddr(p) != f->key.server.v4)
 		wlb_pkt_set_saddr(p, f->key.server.v4);
-	wlb_action_mangle(act, p->data, p->len);
+	if (flow_mode(f) == WLB_MODE_C && f->state == CGW_REPLICA &&
+	    wlb_tcp_clamp_mss(p, tunnel_mss(gw)))
+		gw->c[mss_clamped]++;
+	if (tagged == 1 || s->via || f->state == CGW_REPLICA)
+		wlb_action_mangle(act, p->data, p->len);
 }
 
-static void synack_for(struct clientgw *gw, struct wlb_flow *f, struct wlb_pkt *p,
+static void synack_for(struct clientgw *gw, struct wlb_flow *f, struct from_server *s,
 		       const struct wlb_tag *t, int tagged, uint64_t now, struct wlb_action *act)
 {
-	uint32_t src = wlb_ip_saddr(p);
-
 	if (f->state == CGW_PENDING) {
-		if (src == f->key.server.v4) {
+		if (!s->via && wlb_ip_saddr(&s->p) == f->key.server.v4) {
 			gw->c[synack_origin_won]++;
-			settle(gw, f, CGW_DIRECT, src, now);
+			settle(gw, f, CGW_DIRECT, f->key.server.v4, now);
 		} else {
 			gw->c[synack_replica_won]++;
-			settle(gw, f, CGW_REPLICA, src, now);
+			settle(gw, f, CGW_REPLICA, sender(s), now);
 		}
-	} else if (!from_winner(f, src)) {
-		/* a loser: the client must see one SYN-ACK source only, and the
-		 * loser should free its half-open connection now */
+	} else if (!from_winner(f, s)) {
+		/* a loser: the client must see one SYN-ACK source only */
 		gw->c[synack_late_reset]++;
 		act->verdict = WLB_DROP;
-		reset_sender(gw, p, act);
+		reset_loser(gw, s, act);
 		return;
 	} else {
 		gw->c[synack_retransmit]++;
 	}
-	if (f->state == CGW_REPLICA || tagged == 1)
-		as_origin(p, f, t, tagged, act);
+	deliver_synack(gw, f, s, t, tagged, act);
 }
 
-static void server_synack(struct clientgw *gw, struct wlb_pkt *p, uint64_t now,
+static void server_synack(struct clientgw *gw, struct from_server *s, uint64_t now,
 			  struct wlb_action *act)
 {
-	struct wlb_flow_key k = key_of(p, false);
-	uint32_t src = wlb_ip_saddr(p);
+	struct wlb_flow_key k = key_of(&s->p, false);
 	struct wlb_flow *f = NULL;
 	struct wlb_tag t;
-	int tagged = wlb_tag_find(p, &t);
+	int tagged = wlb_tag_find(&s->p, &t);
 	bool ours = false;
 
 	/* every connection from this client port to this service port */
 	while ((f = wlb_flow_lookup_endpoint(gw->flows, k.client, k.client_port, k.server_port, f,
 					     now))) {
 		ours = true;
-		if (answers(f, src, &t, tagged)) {
-			synack_for(gw, f, p, &t, tagged, now, act);
+		if (answers(f, s, &t, tagged)) {
+			synack_for(gw, f, s, &t, tagged, now, act);
 			return;
 		}
 	}
@@ -288,7 +355,7 @@ static void server_synack(struct clientgw *gw, struct wlb_pkt *p, uint64_t now,
 	}
 }
 
-/* --------------------------------------------- FIG. 6A: the connection */
+/* ----------------------------------------- FIG. 6A-C: the connection */
 
 static void track_close(struct clientgw *gw, struct wlb_flow *f, const struct wlb_pkt *p,
 			bool from_client, uint64_t now)
@@ -310,6 +377,29 @@ static void track_close(struct clientgw *gw, struct wlb_flow *f, const struct wl
 		wlb_flow_touch(gw->flows, f, now, cc->idle_ms);
 }
 
+/* A client packet of a replica-served connection goes to the replica:
+ * readdressed in A and B, tunnelled in C. */
+static void to_winner(struct clientgw *gw, struct wlb_flow *f, struct wlb_pkt *p,
+		      struct wlb_action *act)
+{
+	size_t n;
+
+	if (flow_mode(f) != WLB_MODE_C) {
+		gw->c[to_replica]++;
+		wlb_pkt_set_daddr(p, f->peer.v4);
+		wlb_action_mangle(act, p->data, p->len);
+		return;
+	}
+	n = wlb_ipip_encap(p, act->scratch, WLB_SCRATCH_SIZE, wlb_ip_saddr(p), f->peer.v4, 64);
+	if (!n) {
+		gw->c[tunnel_too_big]++;
+		act->verdict = WLB_DROP;
+		return;
+	}
+	gw->c[tunnel_encap]++;
+	wlb_action_mangle(act, act->scratch, n);
+}
+
 static void client_packet(struct clientgw *gw, struct wlb_pkt *p, uint64_t now,
 			  struct wlb_action *act)
 {
@@ -325,36 +415,102 @@ static void client_packet(struct clientgw *gw, struct wlb_pkt *p, uint64_t now,
 		gw->c[direct_passed]++;
 		return;
 	}
-	gw->c[to_replica]++;
-	wlb_pkt_set_daddr(p, f->peer.v4);
-	wlb_action_mangle(act, p->data, p->len);
+	to_winner(gw, f, p, act);
 }
 
-static void server_packet(struct clientgw *gw, struct wlb_pkt *p, uint64_t now,
+/* A replica's packet: translated in A, left alone in B (it already bears
+ * the origin's source), taken out of its tunnel in C once verified. */
+static void winner_packet(struct clientgw *gw, struct wlb_flow *f, struct from_server *s,
+			  uint64_t now, struct wlb_action *act)
+{
+	track_close(gw, f, &s->p, false, now);
+	if (f->state == CGW_DIRECT) {
+		gw->c[direct_passed]++;
+	} else if (flow_mode(f) == WLB_MODE_A) {
+		gw->c[from_replica]++;
+		wlb_pkt_set_saddr(&s->p, f->key.server.v4);
+		wlb_action_mangle(act, s->p.data, s->p.len);
+	} else if (flow_mode(f) == WLB_MODE_B) {
+		gw->c[from_replica_untouched]++;
+	} else {
+		gw->c[tunnel_decap]++;
+		wlb_action_mangle(act, s->p.data, s->p.len);
+	}
+}
+
+/* Whether s belongs to f: from the winner, in the winner's way. */
+static bool winner_sent(const struct wlb_flow *f, const struct from_server *s)
+{
+	uint32_t src = wlb_ip_saddr(&s->p);
+
+	if (f->state == CGW_DIRECT || flow_mode(f) == WLB_MODE_B)
+		return !s->via && src == f->key.server.v4;
+	if (flow_mode(f) == WLB_MODE_A)
+		return !s->via && src == f->peer.v4;
+	return s->via == f->peer.v4 && src == f->key.server.v4;
+}
+
+static void server_packet(struct clientgw *gw, struct from_server *s, uint64_t now,
 			  struct wlb_action *act)
 {
-	struct wlb_flow_key k = key_of(p, false);
-	uint32_t src = k.server.v4;
+	struct wlb_flow_key k = key_of(&s->p, false);
 	struct wlb_flow *f = NULL;
 
 	while ((f = wlb_flow_lookup_endpoint(gw->flows, k.client, k.client_port, k.server_port, f,
 					     now))) {
-		if (f->state == CGW_PENDING || !from_winner(f, src))
-			continue;
-		track_close(gw, f, p, false, now);
-		if (f->state == CGW_DIRECT) {
-			gw->c[direct_passed]++;
+		if (f->state != CGW_PENDING && winner_sent(f, s)) {
+			winner_packet(gw, f, s, now, act);
 			return;
 		}
-		gw->c[from_replica]++;
-		wlb_pkt_set_saddr(p, f->key.server.v4);
-		wlb_action_mangle(act, p->data, p->len);
+	}
+	if (s->via) {
+		/* a tunnel packet for one of our client's ports that no
+		 * winner sent: configuration C lets us refuse it */
+		gw->c[tunnel_rejected]++;
+		act->verdict = WLB_DROP;
 		return;
 	}
 	gw->c[unknown_passed]++;
 }
 
+/* A tunnel packet: ours when it carries TCP for a recorded connection. */
+static void server_tunnel(struct clientgw *gw, struct wlb_pkt *outer, uint64_t now,
+			  struct wlb_action *act)
+{
+	struct from_server s = { .via = wlb_ip_saddr(outer) };
+	struct wlb_flow_key k;
+
+	/* the kernel resumes after our verdict with the outer header's
+	 * length: only an inner header without options can replace it */
+	if (wlb_ipip_decap(outer, &s.p) != WLB_PKT_OK || s.p.ihl != WLB_IP_MINHDR) {
+		gw->c[unknown_passed]++;
+		return;
+	}
+	k = key_of(&s.p, false);
+	if (!wlb_flow_lookup_endpoint(gw->flows, k.client, k.client_port, k.server_port, NULL,
+				      now)) {
+		/* somebody else's tunnel through this router */
+		gw->c[unknown_passed]++;
+		return;
+	}
+	if (wlb_tcp_is_synack(&s.p))
+		server_synack(gw, &s, now, act);
+	else
+		server_packet(gw, &s, now, act);
+}
+
 /* ---------------------------------------------------------------- entry */
+
+static void server_plain(struct clientgw *gw, struct wlb_pkt *p, uint64_t now,
+			 struct wlb_action *act)
+{
+	struct from_server s = { .p = *p };
+
+	if (wlb_tcp_is_synack(p))
+		server_synack(gw, &s, now, act);
+	else
+		server_packet(gw, &s, now, act);
+}
 
 void clientgw_decide(struct clientgw *gw, unsigned hook, uint8_t *data, uint32_t len,
 		     uint64_t now_ms, struct wlb_action *act)
@@ -364,6 +520,10 @@ void clientgw_decide(struct clientgw *gw, unsigned hook, uint8_t *data, uint32_t
 	bool from_client = hook == NF_INET_POST_ROUTING;
 
 	act->verdict = WLB_ACCEPT;
+	if (!from_client && err == WLB_PKT_NOT_TCP && p.proto == WLB_IPPROTO_IPIP) {
+		server_tunnel(gw, &p, now_ms, act);
+		return;
+	}
 	if (err) {
 		/* not ours to judge: a router passes what it cannot read */
 		if (err != WLB_PKT_NOT_TCP && err != WLB_PKT_FRAGMENT)
@@ -376,10 +536,8 @@ void clientgw_decide(struct clientgw *gw, unsigned hook, uint8_t *data, uint32_t
 		client_syn(gw, &p, now_ms, act);
 	else if (from_client)
 		client_packet(gw, &p, now_ms, act);
-	else if (wlb_tcp_is_synack(&p))
-		server_synack(gw, &p, now_ms, act);
 	else
-		server_packet(gw, &p, now_ms, act);
+		server_plain(gw, &p, now_ms, act);
 }
 
 void clientgw_tick(struct clientgw *gw, uint64_t now_ms)

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * wlb-clientgw policy: the client gateway's procedures of the method
- * (FIG. 2: tag start packets; FIG. 5A: the first acknowledgement wins;
- * FIG. 6A: carry the connection to the winner).
+ * (FIG. 2: tag start packets; FIG. 5A-C: the first acknowledgement wins;
+ * FIG. 6A-C: carry the connection to the winner, in configuration A by
+ * translating both ways, in B by translating the client's packets only, in
+ * C through a tunnel both ways).
  */
 #ifndef WLB_CLIENTGW_H
 #define WLB_CLIENTGW_H
@@ -31,6 +33,12 @@
 	X(direct_passed, "packets of origin-served connections")               \
 	X(unknown_passed, "packets of no recorded connection, passed")         \
 	X(malformed_passed, "unparseable packets, passed unchanged")           \
+	X(from_replica_untouched, "configuration B: replica packets passed as they are") \
+	X(tunnel_encap, "configuration C: client packets tunnelled to the replica") \
+	X(tunnel_decap, "configuration C: replica packets taken out of the tunnel") \
+	X(tunnel_rejected, "tunnel packets for our clients no winner sent: dropped") \
+	X(tunnel_too_big, "client packets too big to tunnel: dropped")          \
+	X(mss_clamped, "MSS options lowered to fit the tunnel")                  \
 	X(closed, "connections closed (FIN both ways or RST)")                 \
 	X(rst_unsent, "RSTs that found no emit slot")
 
@@ -46,6 +54,8 @@ enum clientgw_state {
 #define CGW_FIN_CLIENT 0x01
 #define CGW_FIN_SERVER 0x02
 #define CGW_CLOSING 0x04
+#define CGW_MODE_SHIFT 4 /* bits 4-5: the flow's configuration (enum wlb_mode) */
+#define CGW_MODE_MASK 0x30
 
 struct clientgw {
 	const struct wlb_conf *conf;

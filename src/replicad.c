@@ -1,7 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * wlb-replicad policy, configuration A: the replica answers from its own
- * service address and the client gateway translates.
+ * wlb-replicad policy.  The configuration comes with each SYN, in its tag:
+ *   A  the replica answers from its own service address; the client
+ *      gateway translates both ways (FIG. 4A);
+ *   B  it answers as the origin (whose address it owns), its SYN-ACK
+ *      tunnelled so the gateway learns who won; the client's packets come
+ *      readdressed to the service address and are given the origin's
+ *      address back here (FIG. 4B);
+ *   C  as B, but everything to the client leaves tunnelled and the client's
+ *      packets arrive tunnelled (FIG. 4C).
  */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -71,9 +78,35 @@ static int check_inner(struct replicad *r, const struct wlb_pkt *outer, struct w
 		return drop_inactive;
 	if (r->busy)
 		return drop_busy;
-	if (wlb_tag_mode(t) != WLB_MODE_A)
+	if (wlb_tag_mode(t) > WLB_MODE_C)
 		return drop_mode;
 	return syn_delivered;
+}
+
+static struct wlb_flow_key key_from_client(const struct wlb_pkt *p)
+{
+	return (struct wlb_flow_key){
+		.client.v4 = wlb_ip_saddr(p),
+		.server.v4 = wlb_ip_daddr(p),
+		.client_port = wlb_tcp_sport(p),
+		.server_port = wlb_tcp_dport(p),
+	};
+}
+
+static struct wlb_flow_key key_to_client(const struct wlb_pkt *p)
+{
+	return (struct wlb_flow_key){
+		.client.v4 = wlb_ip_daddr(p),
+		.server.v4 = wlb_ip_saddr(p),
+		.client_port = wlb_tcp_dport(p),
+		.server_port = wlb_tcp_sport(p),
+	};
+}
+
+/* Outer IPv4 header, inner IPv4 and TCP headers: what the MSS leaves room for. */
+static uint16_t tunnel_mss(const struct replicad *r)
+{
+	return (uint16_t)(r->conf->replicad.tunnel_mtu - 2 * WLB_IP_MINHDR - WLB_TCP_MINHDR);
 }
 
 static void redirected_syn(struct replicad *r, struct wlb_pkt *outer, uint64_t now,
@@ -91,14 +124,13 @@ static void redirected_syn(struct replicad *r, struct wlb_pkt *outer, uint64_t n
 		act->verdict = WLB_DROP;
 		return;
 	}
-	/* configuration A: the SYN is addressed to our own service address */
-	wlb_pkt_set_daddr(&in, r->conf->replicad.service_address);
-	k = (struct wlb_flow_key){
-		.client.v4 = wlb_ip_saddr(&in),
-		.server.v4 = wlb_ip_daddr(&in),
-		.client_port = wlb_tcp_sport(&in),
-		.server_port = wlb_tcp_dport(&in),
-	};
+	/* A: the SYN is for our own service address; B and C: for the
+	 * origin's, which this replica owns (wlb-rules binds it) */
+	if (wlb_tag_mode(&t) == WLB_MODE_A)
+		wlb_pkt_set_daddr(&in, r->conf->replicad.service_address);
+	else if (wlb_tag_mode(&t) == WLB_MODE_C && wlb_tcp_clamp_mss(&in, tunnel_mss(r)))
+		r->c[mss_clamped]++;
+	k = key_from_client(&in);
 	/* a retransmitted SYN restarts the wait for its SYN-ACK */
 	f = wlb_flow_lookup(r->flows, &k, now);
 	if (f)
@@ -111,32 +143,159 @@ static void redirected_syn(struct replicad *r, struct wlb_pkt *outer, uint64_t n
 	wlb_action_mangle(act, in.data, in.len);
 }
 
-/* ------------------------------------------------- the SYN-ACK and echo */
+/* ------------------------------------------ B and C: the connection */
 
-static void local_synack(struct replicad *r, struct wlb_pkt *p, uint64_t now,
+static void track_close(struct replicad *r, struct wlb_flow *f, const struct wlb_pkt *p,
+			bool from_client, uint64_t now)
+{
+	if (p->flags & WLB_TCP_FIN)
+		f->flags |= from_client ? RPD_FIN_CLIENT : RPD_FIN_SERVER;
+	if ((p->flags & WLB_TCP_RST) ||
+	    (f->flags & (RPD_FIN_CLIENT | RPD_FIN_SERVER)) == (RPD_FIN_CLIENT | RPD_FIN_SERVER))
+		f->flags |= RPD_CLOSING;
+	wlb_flow_touch(r->flows, f, now,
+		       (f->flags & RPD_CLOSING) ? r->conf->replicad.linger_ms
+						: r->conf->replicad.idle_ms);
+}
+
+/* Tunnel our packet to the client: outer source the service address. */
+static void tunnel_out(struct replicad *r, const struct wlb_pkt *p, struct wlb_action *act)
+{
+	size_t n = wlb_ipip_encap(p, act->scratch, WLB_SCRATCH_SIZE,
+				  r->conf->replicad.service_address, wlb_ip_daddr(p), 64);
+
+	if (n)
+		wlb_action_mangle(act, act->scratch, n);
+}
+
+/* The local server's SYN-ACK: the echo, and in B and C a tunnel, so the
+ * client gateway learns which replica spoofs the origin. */
+static void local_synack(struct replicad *r, struct wlb_flow *f, struct wlb_pkt *p, uint64_t now,
 			 struct wlb_action *act)
 {
-	struct wlb_flow_key k = {
-		.client.v4 = wlb_ip_daddr(p),
-		.server.v4 = wlb_ip_saddr(p),
-		.client_port = wlb_tcp_dport(p),
-		.server_port = wlb_tcp_sport(p),
-	};
-	/* kept until it expires: a retransmitted SYN-ACK needs the echo too */
+	memcpy(act->scratch + WLB_IP_MINHDR, p->data, p->len);
+	if (wlb_pkt_parse(p, act->scratch + WLB_IP_MINHDR, p->len,
+			  WLB_SCRATCH_SIZE - WLB_IP_MINHDR) != WLB_PKT_OK ||
+	    wlb_tag_add(p, wlb_tag_flags(true, f->state, true), f->nonce) != WLB_PKT_OK) {
+		r->c[synack_noroom]++;
+		return;
+	}
+	r->c[synack_echoed]++;
+	if (f->state == WLB_MODE_A) {
+		/* kept until it expires: a retransmitted SYN-ACK needs the echo */
+		wlb_action_mangle(act, p->data, p->len);
+		return;
+	}
+	/* B and C: the connection is ours to carry from now on */
+	wlb_flow_set_class(r->flows, f, WLB_FLOW_SETTLED);
+	wlb_flow_touch(r->flows, f, now, r->conf->replicad.idle_ms);
+	/* encapsulating in place: the scratch has the room in front */
+	act->verdict = WLB_MANGLE;
+	act->out_len = (uint32_t)wlb_ipip_encap(p, act->scratch, WLB_SCRATCH_SIZE,
+						r->conf->replicad.service_address, wlb_ip_daddr(p),
+						64);
+	act->out = act->scratch;
+	if (!act->out_len)
+		act->verdict = WLB_ACCEPT;
+}
+
+static void local_packet(struct replicad *r, struct wlb_pkt *p, uint64_t now,
+			 struct wlb_action *act)
+{
+	struct wlb_flow_key k = key_to_client(p);
 	struct wlb_flow *f = wlb_flow_lookup(r->flows, &k, now);
 
 	if (!f) {
 		r->c[other_passed]++;
 		return;
 	}
-	memcpy(act->scratch, p->data, p->len);
-	if (wlb_pkt_parse(p, act->scratch, p->len, WLB_SCRATCH_SIZE) != WLB_PKT_OK ||
-	    wlb_tag_add(p, wlb_tag_flags(true, f->state, true), f->nonce) != WLB_PKT_OK) {
-		r->c[synack_noroom]++;
+	if (wlb_tcp_is_synack(p)) {
+		local_synack(r, f, p, now, act);
 		return;
 	}
-	r->c[synack_echoed]++;
-	wlb_action_mangle(act, p->data, p->len);
+	if (f->state == WLB_MODE_A || f->cls != WLB_FLOW_SETTLED) {
+		r->c[other_passed]++;
+		return;
+	}
+	track_close(r, f, p, false, now);
+	if (f->state == WLB_MODE_C) {
+		r->c[tunnel_sent]++;
+		tunnel_out(r, p, act);
+	} else {
+		r->c[b_spoofed_sent]++;
+	}
+}
+
+/* Configuration B: the client gateway sends the client's packets to our
+ * service address; the connection's socket is the origin's. */
+static void client_to_service(struct replicad *r, struct wlb_pkt *p, uint64_t now,
+			      struct wlb_action *act)
+{
+	struct wlb_flow_key k = key_from_client(p);
+	struct wlb_flow *f = NULL;
+
+	while ((f = wlb_flow_lookup_endpoint(r->flows, k.client, k.client_port, k.server_port, f,
+					     now))) {
+		if (f->state != WLB_MODE_B || f->cls != WLB_FLOW_SETTLED)
+			continue;
+		r->c[b_readdressed]++;
+		track_close(r, f, p, true, now);
+		wlb_pkt_set_daddr(p, f->key.server.v4);
+		wlb_action_mangle(act, p->data, p->len);
+		return;
+	}
+	r->c[other_passed]++;
+}
+
+/*
+ * A tunnel packet not from a redirector: the client gateway's, carrying a
+ * client packet (C) or the RST for a loser (B, C).  Taken only for a
+ * connection we answered, and only when the tunnel comes from the client's
+ * own address as the gateway sees it.
+ */
+static void client_tunnel(struct replicad *r, struct wlb_pkt *outer, uint64_t now,
+			  struct wlb_action *act)
+{
+	struct wlb_flow_key k;
+	struct wlb_flow *f;
+	struct wlb_pkt in;
+
+	if (wlb_ipip_decap(outer, &in) != WLB_PKT_OK || in.ihl != WLB_IP_MINHDR ||
+	    wlb_ip_saddr(&in) != wlb_ip_saddr(outer)) {
+		r->c[drop_not_redirector]++;
+		act->verdict = WLB_DROP;
+		return;
+	}
+	k = key_from_client(&in);
+	f = wlb_flow_lookup(r->flows, &k, now);
+	if (!f || f->state == WLB_MODE_A) {
+		r->c[drop_not_redirector]++;
+		act->verdict = WLB_DROP;
+		return;
+	}
+	r->c[tunnel_received]++;
+	track_close(r, f, &in, true, now);
+	wlb_action_mangle(act, in.data, in.len);
+}
+
+static void arriving(struct replicad *r, struct wlb_pkt *p, int err, uint64_t now,
+		     struct wlb_action *act)
+{
+	if (err == WLB_PKT_NOT_TCP && p->proto == WLB_IPPROTO_IPIP) {
+		if (wlb_conf_is_redirector(r->conf, wlb_ip_saddr(p)))
+			redirected_syn(r, p, now, act);
+		else
+			client_tunnel(r, p, now, act);
+	} else if (p->ihl && p->proto == WLB_IPPROTO_IPIP) {
+		/* a fragmented or broken tunnel packet: nobody else here
+		 * decapsulates, so passing it on would only bounce */
+		r->c[drop_malformed]++;
+		act->verdict = WLB_DROP;
+	} else if (err == WLB_PKT_OK && wlb_ip_daddr(p) == r->conf->replicad.service_address) {
+		client_to_service(r, p, now, act);
+	} else {
+		r->c[other_passed]++;
+	}
 }
 
 void replicad_decide(struct replicad *r, unsigned hook, uint8_t *data, uint32_t len,
@@ -146,21 +305,10 @@ void replicad_decide(struct replicad *r, unsigned hook, uint8_t *data, uint32_t 
 	int err = wlb_pkt_parse(&p, data, len, len);
 
 	act->verdict = WLB_ACCEPT;
-	if (hook == NF_INET_PRE_ROUTING) {
-		if (err == WLB_PKT_NOT_TCP && p.proto == WLB_IPPROTO_IPIP) {
-			redirected_syn(r, &p, now_ms, act);
-		} else if (p.ihl && p.proto == WLB_IPPROTO_IPIP) {
-			/* a fragmented or broken tunnel packet: nobody else here
-			 * decapsulates, so passing it on would only bounce */
-			r->c[drop_malformed]++;
-			act->verdict = WLB_DROP;
-		} else {
-			r->c[other_passed]++;
-		}
-		return;
-	}
-	if (err == WLB_PKT_OK && wlb_tcp_is_synack(&p))
-		local_synack(r, &p, now_ms, act);
+	if (hook == NF_INET_PRE_ROUTING)
+		arriving(r, &p, err, now_ms, act);
+	else if (err == WLB_PKT_OK)
+		local_packet(r, &p, now_ms, act);
 	else
 		r->c[other_passed]++;
 }

@@ -26,9 +26,19 @@
 	X(drop_mode, "SYNs dropped: configuration not served here")                 \
 	X(synack_echoed, "SYN-ACKs given the echo option")                          \
 	X(synack_noroom, "SYN-ACKs without option room for the echo")               \
+	X(b_readdressed, "configuration B: client packets given the origin's address") \
+	X(b_spoofed_sent, "configuration B: packets sent as the origin, untouched") \
+	X(tunnel_received, "configurations B, C: client-side tunnel packets taken") \
+	X(tunnel_sent, "configuration C: packets tunnelled to the client")        \
+	X(mss_clamped, "configuration C: SYN MSS lowered to fit the tunnel")      \
 	X(other_passed, "packets of no redirected connection, passed")
 
 WLB_COUNTERS_ENUM(replicad, REPLICAD_COUNTERS)
+
+/* flow flags (the flow's state holds its configuration, enum wlb_mode) */
+#define RPD_FIN_CLIENT 0x01
+#define RPD_FIN_SERVER 0x02
+#define RPD_CLOSING 0x04
 
 struct replicad {
 	const struct wlb_conf *conf;

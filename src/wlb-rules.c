@@ -11,10 +11,12 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
 #include <linux/netfilter.h>
 
 #include "conf.h"
 #include "nft.h"
+#include "ifaddr.h"
 #include "pkt.h"
 
 /* Chain priorities: see wlb(7), "Rules", for why each is where it is. */
@@ -27,10 +29,17 @@ struct daemon_rules {
 	unsigned need;
 	const char *table;
 	void (*build)(const struct wlb_conf *c, struct wlb_nft_table *t);
+	/* what else the daemon needs installed (NULL: nothing) */
+	int (*extra)(const struct wlb_conf *c, bool add, bool dry);
 };
 
-static void rule(struct wlb_nft_table *t, unsigned chain, enum wlb_nft_action action,
-		 uint16_t queue, struct wlb_nft_match m0, struct wlb_nft_match m1)
+#define NOMATCH ((struct wlb_nft_match){ WLB_M_NONE, 0, 0, NULL })
+#define MATCH(k, a, b) ((struct wlb_nft_match){ (k), (a), (b), NULL })
+#define SYNACK MATCH(WLB_M_TCP_FLAGS, WLB_TCP_SYN | WLB_TCP_ACK | WLB_TCP_RST, WLB_TCP_SYN | WLB_TCP_ACK)
+
+static void rule3(struct wlb_nft_table *t, unsigned chain, enum wlb_nft_action action,
+		  uint16_t queue, struct wlb_nft_match m0, struct wlb_nft_match m1,
+		  struct wlb_nft_match m2)
 {
 	struct wlb_nft_rule *r;
 
@@ -44,6 +53,13 @@ static void rule(struct wlb_nft_table *t, unsigned chain, enum wlb_nft_action ac
 	r->queue = queue;
 	r->m[0] = m0;
 	r->m[1] = m1;
+	r->m[2] = m2;
+}
+
+static void rule(struct wlb_nft_table *t, unsigned chain, enum wlb_nft_action action,
+		 uint16_t queue, struct wlb_nft_match m0, struct wlb_nft_match m1)
+{
+	rule3(t, chain, action, queue, m0, m1, NOMATCH);
 }
 
 static unsigned chain(struct wlb_nft_table *t, const char *name, unsigned hook, int prio)
@@ -52,8 +68,43 @@ static unsigned chain(struct wlb_nft_table *t, const char *name, unsigned hook, 
 	return t->n_chains++;
 }
 
-#define NOMATCH ((struct wlb_nft_match){WLB_M_NONE, 0, 0, NULL})
-#define MATCH(k, a, b) ((struct wlb_nft_match){(k), (a), (b), NULL})
+
+static bool web_port(const struct wlb_clientgw_conf *g, unsigned p)
+{
+	return g->web_ports[p / 8] & (1u << (p % 8));
+}
+
+/*
+ * What the client gateway must see of the servers' packets: every SYN-ACK
+ * and every tunnel packet; the data of replicas in configuration A, which
+ * it translates.  When A is the default for unlisted origins, their
+ * replicas are unknown, so all web replies come; otherwise only those of
+ * the listed A origins' replicas, and a B replica's packets (bearing the
+ * origin's address) never leave the kernel.
+ */
+static void clientgw_replies(const struct wlb_conf *c, struct wlb_nft_table *t, unsigned pre)
+{
+	const struct wlb_clientgw_conf *g = &c->clientgw;
+
+	rule(t, pre, WLB_A_QUEUE, g->queue, MATCH(WLB_M_PROTO, WLB_IPPROTO_IPIP, 0), NOMATCH);
+	for (unsigned p = 1; p < 65536; p++) {
+		if (!web_port(g, p))
+			continue;
+		if (g->mode == WLB_MODE_A) {
+			rule(t, pre, WLB_A_QUEUE, g->queue, MATCH(WLB_M_TCP_SPORT, p, 0), NOMATCH);
+			continue;
+		}
+		rule(t, pre, WLB_A_QUEUE, g->queue, MATCH(WLB_M_TCP_SPORT, p, 0), SYNACK);
+		for (unsigned i = 0; i < c->n_services; i++) {
+			const struct wlb_service *s = &c->services[i];
+
+			for (unsigned k = 0; s->mode == WLB_MODE_A && k < s->n_replicas; k++)
+				rule(t, pre, WLB_A_QUEUE, g->queue,
+				     MATCH(WLB_M_SADDR, s->replicas[k], 0),
+				     MATCH(WLB_M_TCP_SPORT, p, 0));
+		}
+	}
+}
 
 /*
  * Client gateway: replies are queued before conntrack so a replica's
@@ -69,13 +120,11 @@ static void build_clientgw(const struct wlb_conf *c, struct wlb_nft_table *t)
 	unsigned post = chain(t, "post", NF_INET_POST_ROUTING, PRIO_AFTER_SNAT);
 	unsigned out = chain(t, "out", NF_INET_LOCAL_OUT, PRIO_RAW);
 
-	for (unsigned p = 1; p < 65536; p++)
-		if (g->web_ports[p / 8] & (1u << (p % 8)))
-			rule(t, pre, WLB_A_QUEUE, g->queue, MATCH(WLB_M_TCP_SPORT, p, 0), NOMATCH);
+	clientgw_replies(c, t, pre);
 	if (g->rst_mark)
 		rule(t, post, WLB_A_ACCEPT, 0, MATCH(WLB_M_MARK, g->rst_mark, 0), NOMATCH);
 	for (unsigned p = 1; p < 65536; p++)
-		if (g->web_ports[p / 8] & (1u << (p % 8)))
+		if (web_port(g, p))
 			rule(t, post, WLB_A_QUEUE, g->queue, MATCH(WLB_M_TCP_DPORT, p, 0), NOMATCH);
 	if (g->rst_mark)
 		rule(t, out, WLB_A_NOTRACK, 0, MATCH(WLB_M_MARK, g->rst_mark, 0), NOMATCH);
@@ -101,34 +150,73 @@ static bool port_seen(const struct wlb_conf *c, unsigned upto_service, unsigned 
 	return false;
 }
 
-/* Replica: tunnel packets before conntrack, so it tracks the inner SYN;
- * the local server's SYN-ACKs on their way out, to carry the echo. */
-static void build_replicad(const struct wlb_conf *c, struct wlb_nft_table *t)
+/* The service ports of the origins this replica serves (80 and 443 when
+ * none is listed), each once. */
+static unsigned replica_ports(const struct wlb_conf *c, uint16_t *ports, unsigned max)
 {
-	const struct wlb_nft_match synack =
-		MATCH(WLB_M_TCP_FLAGS, WLB_TCP_SYN | WLB_TCP_ACK | WLB_TCP_RST,
-		      WLB_TCP_SYN | WLB_TCP_ACK);
-	unsigned pre = chain(t, "pre", NF_INET_PRE_ROUTING, PRIO_RAW);
-	unsigned out = chain(t, "out", NF_INET_LOCAL_OUT, PRIO_MANGLE);
-	uint16_t q = c->replicad.queue;
+	unsigned n = 0;
 
-	rule(t, pre, WLB_A_QUEUE, q, MATCH(WLB_M_PROTO, WLB_IPPROTO_IPIP, 0), NOMATCH);
 	if (!c->n_services) {
-		rule(t, out, WLB_A_QUEUE, q, MATCH(WLB_M_TCP_SPORT, 80, 0), synack);
-		rule(t, out, WLB_A_QUEUE, q, MATCH(WLB_M_TCP_SPORT, 443, 0), synack);
-		return;
+		ports[0] = 80;
+		ports[1] = 443;
+		return 2;
 	}
 	for (unsigned i = 0; i < c->n_services; i++)
 		for (unsigned j = 0; j < c->services[i].n_ports; j++)
-			if (!port_seen(c, i, j, c->services[i].ports[j]))
-				rule(t, out, WLB_A_QUEUE, q,
-				     MATCH(WLB_M_TCP_SPORT, c->services[i].ports[j], 0), synack);
+			if (n < max && !port_seen(c, i, j, c->services[i].ports[j]))
+				ports[n++] = c->services[i].ports[j];
+	return n;
+}
+
+/*
+ * Replica: tunnel packets before conntrack, so it tracks what is inside;
+ * in B, the client's packets to the service address, to give them the
+ * origin's address back, also before conntrack.  On the way out: the
+ * local server's SYN-ACKs (the echo) and, for B and C, what it sends as
+ * the origin (the tunnel in C).
+ */
+static void build_replicad(const struct wlb_conf *c, struct wlb_nft_table *t)
+{
+	unsigned pre = chain(t, "pre", NF_INET_PRE_ROUTING, PRIO_RAW);
+	unsigned out = chain(t, "out", NF_INET_LOCAL_OUT, PRIO_MANGLE);
+	uint16_t q = c->replicad.queue, ports[64];
+	unsigned n = replica_ports(c, ports, 64);
+
+	rule(t, pre, WLB_A_QUEUE, q, MATCH(WLB_M_PROTO, WLB_IPPROTO_IPIP, 0), NOMATCH);
+	for (unsigned i = 0; i < n; i++)
+		rule(t, pre, WLB_A_QUEUE, q, MATCH(WLB_M_DADDR, c->replicad.service_address, 0),
+		     MATCH(WLB_M_TCP_DPORT, ports[i], 0));
+	for (unsigned i = 0; i < n; i++)
+		rule(t, out, WLB_A_QUEUE, q, MATCH(WLB_M_TCP_SPORT, ports[i], 0), SYNACK);
+	for (unsigned i = 0; i < c->n_services; i++)
+		for (unsigned j = 0; j < c->services[i].n_ports; j++)
+			rule(t, out, WLB_A_QUEUE, q, MATCH(WLB_M_SADDR, c->services[i].origin, 0),
+			     MATCH(WLB_M_TCP_SPORT, c->services[i].ports[j], 0));
+}
+
+/* In B and C a replica answers as the origin: it owns the origins'
+ * addresses while its rules are installed. */
+static int replicad_addresses(const struct wlb_conf *c, bool add, bool dry)
+{
+	char err[256], a[INET_ADDRSTRLEN];
+	int ret = 0;
+
+	for (unsigned i = 0; i < c->n_services; i++) {
+		inet_ntop(AF_INET, &c->services[i].origin, a, sizeof(a));
+		if (dry) {
+			printf("ip address %s %s/32 dev lo\n", add ? "add" : "del", a);
+		} else if (wlb_ifaddr_set(c->services[i].origin, add, err, sizeof(err)) < 0) {
+			fprintf(stderr, "wlb-rules: %s\n", err);
+			ret = -1;
+		}
+	}
+	return ret;
 }
 
 static const struct daemon_rules daemons[] = {
-	{"clientgw", WLB_NEED_CLIENTGW, "wlb_clientgw", build_clientgw},
-	{"redirector", WLB_NEED_REDIRECTOR, "wlb_redirector", build_redirector},
-	{"replicad", WLB_NEED_REPLICAD, "wlb_replicad", build_replicad},
+	{"clientgw", WLB_NEED_CLIENTGW, "wlb_clientgw", build_clientgw, NULL},
+	{"redirector", WLB_NEED_REDIRECTOR, "wlb_redirector", build_redirector, NULL},
+	{"replicad", WLB_NEED_REPLICAD, "wlb_replicad", build_replicad, replicad_addresses},
 };
 
 static void usage(FILE *f)
@@ -154,44 +242,70 @@ static const struct daemon_rules *find_daemon(const char *name)
 	return NULL;
 }
 
-static int act(const char *verb, const struct daemon_rules *d, const char *conf_path, bool dry)
+/* Remove is forgiving: with an unreadable configuration the table still
+ * goes, only what the configuration names (addresses) cannot be found. */
+static int remove_rules(const struct daemon_rules *d, const char *conf_path, bool dry)
 {
-	struct wlb_nft_table *t;
+	struct wlb_conf *c = NULL;
+	char err[512];
+	int ret = 0;
+
+	if (d->extra) {
+		c = wlb_conf_load(conf_path, d->need, err, sizeof(err));
+		if (!c)
+			fprintf(stderr, "wlb-rules: %s (removing the table only)\n", err);
+	}
+	if (dry) {
+		printf("delete table ip %s\n", d->table);
+	} else if (wlb_nft_remove(d->table, err, sizeof(err)) < 0) {
+		fprintf(stderr, "wlb-rules: remove %s: %s\n", d->table, err);
+		ret = 1;
+	}
+	if (c && d->extra(c, false, dry) < 0)
+		ret = 1;
+	wlb_conf_free(c);
+	return ret;
+}
+
+static int install_rules(const struct daemon_rules *d, const char *conf_path, bool dry)
+{
+	struct wlb_nft_table *t = NULL;
 	struct wlb_conf *c;
 	char err[512];
 	int ret = 1;
 
-	if (!strcmp(verb, "remove") && !dry) {
-		if (wlb_nft_remove(d->table, err, sizeof(err)) == 0)
-			return 0;
-		fprintf(stderr, "wlb-rules: remove %s: %s\n", d->table, err);
-		return 1;
-	}
 	c = wlb_conf_load(conf_path, d->need, err, sizeof(err));
 	if (!c) {
 		fprintf(stderr, "wlb-rules: %s\n", err);
 		return 1;
 	}
 	t = calloc(1, sizeof(*t));
+	if (!t)
+		goto out;
 	t->name = d->table;
 	d->build(c, t);
 	if (t->overflow) {
 		fprintf(stderr, "wlb-rules: %s: more than %u rules (too many ports?): refused\n",
 			d->table, WLB_NFT_MAX_RULES);
-	} else if (dry || !strcmp(verb, "show")) {
-		if (!strcmp(verb, "remove"))
-			printf("delete table ip %s\n", d->table);
-		else
-			wlb_nft_print(t, stdout);
-		ret = 0;
-	} else if (wlb_nft_install(t, err, sizeof(err)) == 0) {
-		ret = 0;
-	} else {
+	} else if (dry) {
+		wlb_nft_print(t, stdout);
+		ret = d->extra && d->extra(c, true, true) < 0;
+	} else if (wlb_nft_install(t, err, sizeof(err)) < 0) {
 		fprintf(stderr, "wlb-rules: install %s: %s\n", d->table, err);
+	} else {
+		ret = d->extra && d->extra(c, true, false) < 0;
 	}
+out:
 	free(t);
 	wlb_conf_free(c);
 	return ret;
+}
+
+static int act(const char *verb, const struct daemon_rules *d, const char *conf_path, bool dry)
+{
+	if (!strcmp(verb, "remove"))
+		return remove_rules(d, conf_path, dry);
+	return install_rules(d, conf_path, dry || !strcmp(verb, "show"));
 }
 
 int main(int argc, char **argv)

@@ -741,7 +741,7 @@ static int parse_clientgw(struct ctx *x, const config_setting_t *root, struct wl
 	static const char *const names[] = {"queue",	     "web_ports", "include",
 					    "exclude",	     "flows",	  "half_open_timeout",
 					    "idle_timeout",  "linger",	  "rst_mark",
-					    "configuration", NULL};
+					    "configuration", "tunnel_mtu", NULL};
 	struct wlb_clientgw_conf *cg = &c->clientgw;
 	const config_setting_t *g;
 	long long v;
@@ -765,6 +765,9 @@ static int parse_clientgw(struct ctx *x, const config_setting_t *root, struct wl
 	cg->rst_mark = (uint32_t)v;
 	if (opt_mode(x, g, &cg->mode))
 		return -1;
+	if (opt_uint(x, g, "tunnel_mtu", 576, 65535, 1500, &v))
+		return -1;
+	cg->tunnel_mtu = (uint16_t)v;
 	cg->present = true;
 	return 0;
 }
@@ -821,7 +824,8 @@ static int parse_replicad(struct ctx *x, const config_setting_t *root, struct wl
 {
 	static const char *const names[] = {"queue", "service_address", "redirectors",
 					    "state", "max_established", "max_load1",
-					    "flows", "flow_timeout",	NULL};
+					    "flows", "flow_timeout",	"idle_timeout",
+					    "linger", "tunnel_mtu", NULL};
 	struct wlb_replicad_conf *r = &c->replicad;
 	const config_setting_t *g, *s;
 	long long v;
@@ -844,8 +848,13 @@ static int parse_replicad(struct ctx *x, const config_setting_t *root, struct wl
 	if (opt_uint(x, g, "flows", 16, 1 << 26, 16384, &v))
 		return -1;
 	r->flows = (uint32_t)v;
-	if (opt_seconds(x, g, "flow_timeout", 0.1, 600, 5, &r->flow_timeout_ms))
+	if (opt_seconds(x, g, "flow_timeout", 0.1, 600, 5, &r->flow_timeout_ms) ||
+	    opt_seconds(x, g, "idle_timeout", 1, 86400, 300, &r->idle_ms) ||
+	    opt_seconds(x, g, "linger", 0, 600, 2, &r->linger_ms))
 		return -1;
+	if (opt_uint(x, g, "tunnel_mtu", 576, 65535, 1500, &v))
+		return -1;
+	r->tunnel_mtu = (uint16_t)v;
 	r->present = true;
 	return 0;
 }

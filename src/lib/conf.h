@@ -70,6 +70,7 @@ struct wlb_clientgw_conf {
 	uint32_t linger_ms;	      /* after FIN or RST */
 	uint32_t rst_mark;	      /* SO_MARK of the RSTs it sends (0: none) */
 	enum wlb_mode mode;	      /* for destinations not listed in services */
+	uint16_t tunnel_mtu;	      /* configuration C: MTU the tunnel must fit */
 };
 
 struct wlb_redirector_conf {
@@ -90,6 +91,9 @@ struct wlb_replicad_conf {
 	double max_load1;	  /* 0: no limit */
 	uint32_t flows;		  /* capacity of the SYN -> nonce table */
 	uint32_t flow_timeout_ms; /* how long a nonce waits for its SYN-ACK */
+	uint32_t idle_ms;	  /* configurations B and C: connection idle timeout */
+	uint32_t linger_ms;	  /* ... and after FIN both ways or RST */
+	uint16_t tunnel_mtu;	  /* configurations B and C: MTU the tunnel must fit */
 };
 
 struct wlb_conf {

@@ -37,6 +37,7 @@ struct daemon_run {
 	uint64_t last_watchdog;
 	uint64_t emit_errors;
 	uint64_t truncated;
+	uint64_t by_hook[5]; /* packets per netfilter hook: which direction costs what */
 	uint64_t reloads, reload_failures;
 	bool stop;
 };
@@ -212,6 +213,7 @@ static void on_packet(void *ctx, struct wlb_nfq_pkt *pkt, struct wlb_nfq_result 
 	struct daemon_run *r = ctx;
 
 	wlb_action_reset(r->act);
+	r->by_hook[pkt->hook % 5]++;
 	/* we ask for whole packets; a short copy is never edited */
 	if (pkt->truncated) {
 		r->truncated++;
@@ -248,6 +250,12 @@ static void dump_common(struct daemon_run *r, FILE *f)
 		fprintf(f, "kernel_queue_dropped         %" PRIu64 "\n", ks.queue_dropped);
 		fprintf(f, "kernel_user_dropped          %" PRIu64 "\n", ks.user_dropped);
 	}
+	static const char *const hooks[5] = {"prerouting", "input", "forward", "output",
+					     "postrouting"};
+
+	for (unsigned i = 0; i < 5; i++)
+		if (r->by_hook[i])
+			fprintf(f, "packets_%-20s %" PRIu64 "\n", hooks[i], r->by_hook[i]);
 	fprintf(f, "emit_errors                  %" PRIu64 "\n", r->emit_errors);
 	fprintf(f, "truncated_passed             %" PRIu64 "\n", r->truncated);
 	fprintf(f, "reloads                      %" PRIu64 "\n", r->reloads);

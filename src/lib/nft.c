@@ -222,6 +222,11 @@ static void add_match(struct nftnl_rule *r, const struct wlb_nft_match *m)
 		e_meta(r, NFT_META_MARK);
 		e_cmp(r, &m->a, 4);
 		break;
+	case WLB_M_SADDR:
+	case WLB_M_DADDR:
+		e_payload(r, NFT_PAYLOAD_NETWORK_HEADER, m->kind == WLB_M_SADDR ? 12 : 16, 4);
+		e_cmp(r, &m->a, 4);
+		break;
 	case WLB_M_IIFNAME:
 		strncpy(ifname, m->s, IFNAMSIZ - 1);
 		e_meta(r, NFT_META_IIFNAME);
@@ -349,6 +354,8 @@ static const char *const hook_names[] = {"prerouting", "input", "forward", "outp
 
 static void print_match(FILE *f, const struct wlb_nft_match *m)
 {
+	char a[INET_ADDRSTRLEN];
+
 	switch (m->kind) {
 	case WLB_M_PROTO:
 		fprintf(f, "ip protocol %u ", m->a);
@@ -367,6 +374,11 @@ static void print_match(FILE *f, const struct wlb_nft_match *m)
 		break;
 	case WLB_M_IIFNAME:
 		fprintf(f, "iifname \"%s\" ", m->s);
+		break;
+	case WLB_M_SADDR:
+	case WLB_M_DADDR:
+		inet_ntop(AF_INET, &m->a, a, sizeof(a));
+		fprintf(f, "ip %s %s ", m->kind == WLB_M_SADDR ? "saddr" : "daddr", a);
 		break;
 	case WLB_M_NONE:
 		break;

@@ -27,6 +27,8 @@ enum wlb_nft_match_kind {
 	WLB_M_TCP_FLAGS, /* tcp flags & a == b */
 	WLB_M_MARK,	 /* meta mark == a */
 	WLB_M_IIFNAME,	 /* iifname == s */
+	WLB_M_SADDR,	 /* ip saddr == a (network order) */
+	WLB_M_DADDR,	 /* ip daddr == a (network order) */
 };
 
 struct wlb_nft_match {

@@ -137,20 +137,29 @@ capture_count() { # FILE [FILTER]: packets in a capture
 # 4. exactly one SYN-ACK reaches the client; every loser is reset and keeps no
 # half-open socket
 check_single_synack() { # N
-	local n=${1:-5} c r2 o pids rc=0 synacks late0 late srcs seen
+	local n=${1:-5} c r2 o pids rc=0 synacks late0 late srcs seen ports left p
 	c="$LAB_DIR/cap-client.pcap" r2="$LAB_DIR/cap-r2.pcap" o="$LAB_DIR/cap-origin.pcap"
 	capture_start client "$c" 'tcp[13] & 0x12 == 0x12'
 	pids=$CAPTURE_PID
-	capture_start replica2 "$r2" 'tcp[13] & 0x04 != 0'
+	# in B and C the loser replica's RST comes tunnelled: look inside too
+	capture_start replica2 "$r2" '(tcp[13] & 0x04 != 0) or (ip[9] == 4 and ip[53] & 0x04 != 0)'
 	pids+=" $CAPTURE_PID"
 	capture_start origin "$o" 'tcp[13] & 0x04 != 0'
 	pids+=" $CAPTURE_PID"
 	sleep 1
 	late0=$(cgw_counter synack_late_reset)
-	for ((i = 0; i < n; i++)); do served >/dev/null || rc=1; done
+	ports=""
+	for ((i = 0; i < n; i++)); do
+		ports+=" $(lab_curl client "http://$LAB_ORIGIN_IP/name" -o /dev/null -w '%{local_port}')" || rc=1
+	done
 	sleep 1 # the losers answer after 80 and 160 ms; their RSTs follow at once
-	seen=$(lab_exec replica2 ss -Htn state syn-recv | wc -l)
-	seen=$((seen + $(lab_exec origin ss -Htn state syn-recv | wc -l)))
+	# half-open sockets of these connections (others, older, are reported)
+	left=$( (lab_exec replica2 ss -Htn state syn-recv; lab_exec origin ss -Htn state syn-recv) |
+		awk '{print $4}')
+	seen=0
+	for p in $ports; do
+		grep -q ":$p\$" <<<"$left" && seen=$((seen + 1))
+	done
 	# shellcheck disable=SC2086
 	kill -INT $pids 2>/dev/null
 	# shellcheck disable=SC2086
@@ -162,14 +171,12 @@ check_single_synack() { # N
 		"RSTs received: replica2 $(capture_count "$r2"), origin $(capture_count "$o"); syn-recv left: $seen"
 	[ "$synacks" = "$n" ] && [ "$srcs" = "$LAB_ORIGIN_IP" ] ||
 		{ wlb_fail "expected $n SYN-ACKs from the origin address only"; rc=1; }
-	[ "$late" = $((2 * n)) ] || { wlb_fail "expected $((2 * n)) late SYN-ACKs reset, got $late"; rc=1; }
+	# a loser's retransmitted SYN-ACK of an earlier connection may add some
+	[ "$late" -ge $((2 * n)) ] || { wlb_fail "expected $((2 * n)) late SYN-ACKs reset, got $late"; rc=1; }
 	[ "$(capture_count "$r2")" -ge "$n" ] && [ "$(capture_count "$o")" -ge "$n" ] ||
 		{ wlb_fail "a loser did not receive its RST"; rc=1; }
-	[ "$seen" = 0 ] || {
-		wlb_fail "$seen half-open sockets left on the losers:" \
-			"$(lab_exec replica2 ss -Htn state syn-recv) $(lab_exec origin ss -Htn state syn-recv)"
-		rc=1
-	}
+	[ "$seen" = 0 ] || { wlb_fail "$seen half-open sockets left on the losers: $left"; rc=1; }
+	[ -z "$left" ] || mission_note "half-open sockets of earlier connections: $(tr '\n' ' ' <<<"$left")"
 	return $rc
 }
 
@@ -260,6 +267,41 @@ router_policy_on() {
 		}
 	}
 	EOF2
+}
+
+# No packet of a tunnelled connection may need fragmenting: the MSS is
+# clamped to the tunnel (the lab's links have a 1500-byte MTU).
+check_no_fragments() {
+	local h mtu frag rc=0
+	for h in client cgw wan sgw replica1 replica2; do
+		# shellcheck disable=SC2016 # an awk program
+		frag=$(lab_exec "$h" awk '/^Ip:/ { if (!n++) { for (i = 1; i <= NF; i++) k[i] = $i } else {
+			for (i = 1; i <= NF; i++) if (k[i] ~ /^Frag(Creates|Fails)$|^ReasmReqds$/) s += $i; print s } }' /proc/net/snmp)
+		[ "$frag" = 0 ] || { wlb_fail "$h fragmented or reassembled $frag times"; rc=1; }
+	done
+	mtu=$(lab_exec cgw cat /sys/class/net/wan0/mtu)
+	mission_note "no fragments created, failed or reassembled on any host (link MTU $mtu)"
+	return $rc
+}
+
+# What each daemon handles for one 10 MiB download, per hook (direction).
+check_packet_counts() {
+	local h after out=""
+	declare -A b
+	for h in cgw replica1; do
+		b[$h]=$(wlb_dump "$h" | awk '/^packets_/ { printf "%s=%s ", $1, $2 }')
+	done
+	lab_exec client curl -sS --max-time 60 -o /dev/null "http://$LAB_ORIGIN_IP/10m" ||
+		{ wlb_fail "10m download failed"; return 1; }
+	sleep 1
+	for h in cgw replica1; do
+		after=$(wlb_dump "$h" | awk '/^packets_/ { printf "%s=%s ", $1, $2 }')
+		out+="$h:$(awk -v b="${b[$h]}" -v a="$after" 'BEGIN {
+			n = split(b, x, " "); for (i = 1; i <= n; i++) { split(x[i], kv, "="); old[kv[1]] = kv[2] }
+			n = split(a, y, " "); for (i = 1; i <= n; i++) { split(y[i], kv, "="); d = kv[2] - old[kv[1]]
+				sub(/^packets_/, "", kv[1]); printf " %s=%d", kv[1], d } }') "
+	done
+	mission_note "configuration $WLB_MODE, one 10 MiB download, packets queued per hook: $out"
 }
 
 mission_run() { # CHECK...

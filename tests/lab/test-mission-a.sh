@@ -1,6 +1,7 @@
 #!/bin/bash
-# End-to-end tests of configuration A (issue 3): curl against real nginx
-# servers through the three daemons, with the lab's link delays.
+# End-to-end tests of one configuration (A by default; test-mission-b.sh and
+# test-mission-c.sh run this with B and C): curl against real nginx servers
+# through the three daemons, with the lab's link delays.
 set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/lab.sh"
@@ -13,7 +14,8 @@ lab_up || exit 1
 wlb_up || exit 1
 
 mission_run check_nearest_serves check_delays_decide check_availability \
-	check_single_synack check_bulk_and_concurrency check_spoofed_synack check_fail_open
+	check_single_synack check_bulk_and_concurrency check_spoofed_synack check_packet_counts \
+	check_no_fragments check_fail_open
 
 # A router runs its policy from boot: a fresh lab, the policy before any traffic.
 lab_log "---- a fresh lab whose cgw runs a stateful forwarding policy with masquerade"

@@ -11,7 +11,9 @@
 # Each host gets its own configuration file, generated from the lab's addresses
 # (wlb_conf HOST prints its path).  Settings can be changed per test through
 # environment variables before wlb_up, or with wlb_replica_set later:
-#   WLB_MODE (A)                    configuration of the origin's service
+#   WLB_MODE (A)                    configuration of the origin's service, and the
+#                                   client gateway's default
+#   WLB_SERVICES_EXTRA              more entries for the services list
 #   WLB_REPLICA<k>_STATE (active)   WLB_REPLICA<k>_MAX_EST (0)
 #   WLB_CLIENTGW_EXTRA, WLB_REPLICAD_EXTRA   lines appended to the section
 #
@@ -66,10 +68,12 @@ _wlb_write_conf() { # HOST
 	f=$(wlb_conf "$h")
 	{
 		printf 'services = (\n  { origin = "%s"; ports = [ 80 ]; replicable = true;\n' "$LAB_ORIGIN_IP"
-		printf '    configuration = "%s"; replicas = [ %s ]; }\n);\n' "${WLB_MODE:-A}" "$(_wlb_replicas_list)"
+		printf '    configuration = "%s"; replicas = [ %s ]; }\n' "${WLB_MODE:-A}" "$(_wlb_replicas_list)"
+		printf '%s\n);\n' "${WLB_SERVICES_EXTRA:-}"
 		case "$h" in
 		cgw)
 			printf 'clientgw: {\n  queue = %d;\n  web_ports = [ 80 ];\n' "$WLB_Q_CLIENTGW"
+			printf '  configuration = "%s";\n' "${WLB_MODE:-A}"
 			printf '  half_open_timeout = 10;\n  linger = 2;\n%s\n};\n' "${WLB_CLIENTGW_EXTRA:-}"
 			;;
 		sgw)

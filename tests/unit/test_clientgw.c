@@ -40,8 +40,6 @@
 #define IDLE_MS 300000u
 #define LINGER_MS 2000u
 
-#define PKT_CAP 4096
-
 static const char conf_a[] =
 	"services = (\n"
 	"  { origin = \"203.0.113.10\"; ports = [ 80, 443 ]; replicable = true;\n"
@@ -82,17 +80,12 @@ static const char conf_small[] =
 /* Only port 8080 is a web port. */
 static const char conf_8080[] = "clientgw: { queue = 0; web_ports = [ 8080 ]; };\n";
 
-struct pk {
-	uint8_t b[PKT_CAP];
-	size_t len;
-};
-
 static struct wlb_conf *conf;
 static struct clientgw *gw;
 static struct wlb_action *act;
 static uint64_t now;
 static unsigned nonce_calls;
-static struct pk outbuf; /* a copy of the last mangled packet */
+static struct tp_pk outbuf; /* a copy of the last mangled packet */
 static uint8_t payload[2048];
 
 /* ------------------------------------------------------------ fixtures */
@@ -108,23 +101,13 @@ static uint32_t test_nonce(struct clientgw *g)
 	return nonce_n(++nonce_calls);
 }
 
-static struct wlb_conf *load(const char *text)
-{
-	char err[256] = "";
-	struct wlb_conf *c =
-		wlb_conf_load_string(text, "test.conf", WLB_NEED_CLIENTGW, err, sizeof(err));
-
-	ck_assert_msg(c != NULL, "configuration refused: %s", err);
-	return c;
-}
-
 static void start(const char *text)
 {
 	char err[256] = "";
 
 	for (size_t i = 0; i < sizeof(payload); i++)
 		payload[i] = (uint8_t)(i * 7 + 3);
-	conf = load(text);
+	conf = tp_conf(text, WLB_NEED_CLIENTGW);
 	gw = clientgw_new(conf, err, sizeof(err));
 	ck_assert_msg(gw != NULL, "clientgw_new: %s", err);
 	gw->nonce = test_nonce;
@@ -156,7 +139,7 @@ static void teardown(void)
 
 /* ------------------------------------------------------------- packets */
 
-static void build(struct pk *k, const char *src, const char *dst, uint16_t sport, uint16_t dport,
+static void build(struct tp_pk *k, const char *src, const char *dst, uint16_t sport, uint16_t dport,
 		  uint8_t flags, uint32_t seq, uint32_t ack, const uint8_t *opts, unsigned optlen,
 		  size_t paylen)
 {
@@ -176,19 +159,7 @@ static void build(struct pk *k, const char *src, const char *dst, uint16_t sport
 	k->len = tp_build(k->b, sizeof(k->b), &o);
 }
 
-/* The 10 bytes of a wlb tag option. */
-static void tag_bytes(uint8_t *o, uint8_t flags, uint32_t nonce, uint8_t version)
-{
-	o[0] = WLB_TAG_KIND;
-	o[1] = WLB_TAG_LEN;
-	o[2] = WLB_TAG_EXID >> 8;
-	o[3] = WLB_TAG_EXID & 0xff;
-	o[4] = flags;
-	o[5] = version;
-	memcpy(o + 6, &nonce, 4);
-}
-
-static void mk_syn(struct pk *k, const char *client, const char *server, uint16_t cport,
+static void mk_syn(struct tp_pk *k, const char *client, const char *server, uint16_t cport,
 		   uint16_t sport)
 {
 	build(k, client, server, cport, sport, WLB_TCP_SYN, CLIENT_ISN, 0, tp_linux_syn_opts, 20,
@@ -203,7 +174,7 @@ enum echo_kind {
 	TAG_BADVER    /* claims to be ours, version 2 */
 };
 
-static void mk_synack_port(struct pk *k, const char *server, const char *client, uint16_t sport,
+static void mk_synack_port(struct tp_pk *k, const char *server, const char *client, uint16_t sport,
 			   uint16_t cport, enum echo_kind e, uint32_t nonce)
 {
 	uint8_t o[20];
@@ -218,65 +189,63 @@ static void mk_synack_port(struct pk *k, const char *server, const char *client,
 	case TAG_ECHO_ODD:
 		/* NOP, tag at offset 21, NOP, MSS */
 		o[0] = WLB_TCPOPT_NOP;
-		tag_bytes(o + 1, echo_flags, nonce, WLB_TAG_VERSION);
+		tp_tag_opt(o + 1, echo_flags, nonce, WLB_TAG_VERSION);
 		o[11] = WLB_TCPOPT_NOP;
 		memcpy(o + 12, (const uint8_t[]){2, 4, 0x05, 0xb4}, 4);
 		n = 16;
 		break;
 	default:
 		memcpy(o, (const uint8_t[]){2, 4, 0x05, 0xb4, 1, 1}, 6);
-		tag_bytes(o + 6,
-			  e == TAG_NOECHO ? wlb_tag_flags(true, WLB_MODE_A, false) : echo_flags,
-			  nonce, e == TAG_BADVER ? 2 : WLB_TAG_VERSION);
+		tp_tag_opt(o + 6,
+			   e == TAG_NOECHO ? wlb_tag_flags(true, WLB_MODE_A, false) : echo_flags,
+			   nonce, e == TAG_BADVER ? 2 : WLB_TAG_VERSION);
 		n = 16;
 	}
 	build(k, server, client, sport, cport, WLB_TCP_SYN | WLB_TCP_ACK, SERVER_ISN,
 	      CLIENT_ISN + 1, o, n, 0);
 }
 
-static void mk_synack(struct pk *k, const char *server, const char *client, uint16_t cport,
+static void mk_synack(struct tp_pk *k, const char *server, const char *client, uint16_t cport,
 		      enum echo_kind e, uint32_t nonce)
 {
 	mk_synack_port(k, server, client, 80, cport, e, nonce);
 }
 
 /* A segment without options. */
-static void mk_seg(struct pk *k, const char *src, const char *dst, uint16_t sport, uint16_t dport,
-		   uint8_t flags, size_t paylen)
+static void mk_seg(struct tp_pk *k, const char *src, const char *dst, uint16_t sport,
+		   uint16_t dport, uint8_t flags, size_t paylen)
 {
 	build(k, src, dst, sport, dport, flags, 1234567, 7654321, NULL, 0, paylen);
 }
 
 /* ------------------------------------------------------------- decisions */
 
-static void decide(unsigned hook, struct pk *k)
+static void decide(unsigned hook, struct tp_pk *k)
 {
 	wlb_action_reset(act);
 	clientgw_decide(gw, hook, k->b, (uint32_t)k->len, now, act);
 }
 
-static void to_server(struct pk *k)
+static void to_server(struct tp_pk *k)
 {
 	decide(NF_INET_POST_ROUTING, k);
 }
 
-static void from_server(struct pk *k)
+static void from_server(struct tp_pk *k)
 {
 	decide(NF_INET_PRE_ROUTING, k);
 }
 
 /* Decide and require: accepted, nothing emitted, the bytes left alone. */
-static void pass_unchanged(unsigned hook, struct pk *k)
+static void pass_unchanged(unsigned hook, struct tp_pk *k)
 {
-	struct pk before = *k;
+	struct tp_pk before = *k;
 
 	decide(hook, k);
-	ck_assert_int_eq(act->verdict, WLB_ACCEPT);
-	ck_assert_uint_eq(act->n_emit, 0);
-	ck_assert_int_eq(memcmp(before.b, k->b, k->len), 0);
+	tp_assert_accepted_unchanged(act, &before, k, 0);
 }
 
-static void dropped(unsigned hook, struct pk *k, unsigned n_emit)
+static void dropped(unsigned hook, struct tp_pk *k, unsigned n_emit)
 {
 	decide(hook, k);
 	ck_assert_int_eq(act->verdict, WLB_DROP);
@@ -286,38 +255,20 @@ static void dropped(unsigned hook, struct pk *k, unsigned n_emit)
 /* The mangled packet, copied out, parsed, checksums verified. */
 static struct wlb_pkt mangled(void)
 {
-	struct wlb_pkt p;
-
-	ck_assert_int_eq(act->verdict, WLB_MANGLE);
-	ck_assert_ptr_nonnull(act->out);
-	ck_assert_uint_gt(act->out_len, 0);
-	ck_assert_uint_le(act->out_len, sizeof(outbuf.b));
-	memcpy(outbuf.b, act->out, act->out_len);
-	outbuf.len = act->out_len;
-	ck_assert_int_eq(wlb_pkt_parse(&p, outbuf.b, outbuf.len, sizeof(outbuf.b)), WLB_PKT_OK);
-	ck_assert_uint_eq(p.len, act->out_len);
-	ck_assert(wlb_pkt_csum_ok(&p));
-	return p;
+	return tp_assert_mangled(act, &outbuf);
 }
 
-static struct wlb_pkt emitted(unsigned i, struct pk *copy)
+/* Emitted packet i, copied out, parsed, checksums verified. */
+static struct wlb_pkt emitted(unsigned i, struct tp_pk *copy)
 {
-	struct wlb_pkt p;
-
 	ck_assert_uint_lt(i, act->n_emit);
-	ck_assert_uint_gt(act->emit[i].len, 0);
-	ck_assert_uint_le(act->emit[i].len, sizeof(copy->b));
-	memcpy(copy->b, act->emit[i].data, act->emit[i].len);
-	copy->len = act->emit[i].len;
-	ck_assert_int_eq(wlb_pkt_parse(&p, copy->b, copy->len, sizeof(copy->b)), WLB_PKT_OK);
-	ck_assert(wlb_pkt_csum_ok(&p));
-	return p;
+	return tp_assert_valid(copy, act->emit[i].data, act->emit[i].len);
 }
 
 /* Header fields other than those named must match the original. */
-static void same_tcp(const struct wlb_pkt *p, const struct pk *orig)
+static void same_tcp(const struct wlb_pkt *p, const struct tp_pk *orig)
 {
-	struct pk o = *orig;
+	struct tp_pk o = *orig;
 	struct wlb_pkt q = tp_parse(o.b, o.len, sizeof(o.b));
 
 	ck_assert_uint_eq(wlb_tcp_sport(p), wlb_tcp_sport(&q));
@@ -341,11 +292,7 @@ static uint32_t nflows(void)
 
 static uint64_t total(void)
 {
-	uint64_t t = 0;
-
-	for (unsigned i = 0; i < clientgw_NCOUNTERS; i++)
-		t += gw->c[i];
-	return t;
+	return tp_counters_sum(gw->c, clientgw_NCOUNTERS);
 }
 
 /* The number after "name" at the start of a line of a dump, or -1. */
@@ -367,7 +314,7 @@ static long long dump_value(const char *s, const char *name)
 /* A client SYN to server:80 goes out tagged; returns the nonce. */
 static uint32_t open_syn(const char *client, const char *server, uint16_t cport)
 {
-	struct pk k;
+	struct tp_pk k;
 	struct wlb_pkt p;
 	struct wlb_tag t;
 
@@ -382,7 +329,7 @@ static uint32_t open_syn(const char *client, const char *server, uint16_t cport)
 static void replica_wins(const char *client, const char *server, uint16_t cport,
 			 const char *replica, uint32_t nonce)
 {
-	struct pk k;
+	struct tp_pk k;
 	struct wlb_pkt p;
 
 	mk_synack(&k, replica, client, cport, TAG_ECHO, nonce);
@@ -394,7 +341,7 @@ static void replica_wins(const char *client, const char *server, uint16_t cport,
 
 static void origin_wins(const char *client, const char *server, uint16_t cport)
 {
-	struct pk k;
+	struct tp_pk k;
 
 	mk_synack(&k, server, client, cport, TAG_NONE, 0);
 	pass_unchanged(NF_INET_PRE_ROUTING, &k);
@@ -412,7 +359,7 @@ static void replica_connection(void)
 static void expect_to_replica(const char *client, const char *server, uint16_t cport,
 			      const char *replica, uint8_t flags, size_t paylen)
 {
-	struct pk k;
+	struct tp_pk k;
 	struct wlb_pkt p;
 
 	mk_seg(&k, client, server, cport, 80, flags, paylen);
@@ -427,7 +374,7 @@ static void expect_to_replica(const char *client, const char *server, uint16_t c
 static void expect_from_replica(const char *replica, const char *client, const char *server,
 				uint16_t cport, uint8_t flags, size_t paylen)
 {
-	struct pk k;
+	struct tp_pk k;
 	struct wlb_pkt p;
 
 	mk_seg(&k, replica, client, 80, cport, flags, paylen);
@@ -441,7 +388,7 @@ static void expect_from_replica(const char *replica, const char *client, const c
 static void check_rst(const char *client, uint16_t cport, const char *loser, uint16_t lport,
 		      uint32_t seq)
 {
-	struct pk e;
+	struct tp_pk e;
 	struct wlb_pkt r;
 
 	ck_assert_uint_eq(act->n_emit, 1);
@@ -460,7 +407,7 @@ static void check_rst(const char *client, uint16_t cport, const char *loser, uin
 
 START_TEST(syn_to_web_port_tagged)
 {
-	struct pk k;
+	struct tp_pk k;
 	struct wlb_pkt p;
 	struct wlb_tag t;
 	unsigned off, olen;
@@ -495,7 +442,7 @@ END_TEST
 
 START_TEST(syn_with_payload_and_padding_tagged)
 {
-	struct pk k;
+	struct tp_pk k;
 	struct wlb_pkt p;
 	struct wlb_tag t;
 	size_t iplen;
@@ -519,7 +466,7 @@ END_TEST
 
 START_TEST(syn_mode_from_service_or_default)
 {
-	struct pk k;
+	struct tp_pk k;
 	struct wlb_pkt p;
 	struct wlb_tag t;
 
@@ -549,7 +496,7 @@ END_TEST
 
 START_TEST(syn_not_web_untouched)
 {
-	struct pk k;
+	struct tp_pk k;
 
 	mk_syn(&k, CLIENT, ORIGIN, CPORT, 22);
 	pass_unchanged(NF_INET_POST_ROUTING, &k);
@@ -592,7 +539,7 @@ END_TEST
 
 START_TEST(syn_retransmit_same_nonce)
 {
-	struct pk k;
+	struct tp_pk k;
 	struct wlb_pkt p;
 	struct wlb_tag t;
 
@@ -625,7 +572,7 @@ START_TEST(syn_noroom_untouched)
 {
 	/* 32 bytes of options without EOL: 12 more do not fit in 40 */
 	uint8_t o[32];
-	struct pk k;
+	struct tp_pk k;
 
 	memcpy(o, tp_linux_syn_opts, 20);
 	memcpy(o + 20, (const uint8_t[]){1, 1, 1, 1, 30, 8, 0, 0, 0, 0, 0, 0}, 12);
@@ -646,7 +593,7 @@ START_TEST(syn_exactly_fits)
 {
 	/* 28 bytes of options: 28 + 12 = 40, the most there is */
 	uint8_t o[28];
-	struct pk k;
+	struct tp_pk k;
 	struct wlb_pkt p;
 	struct wlb_tag t;
 
@@ -667,7 +614,7 @@ START_TEST(syn_eol_padding_reused)
 {
 	/* MSS + EOL padding: the tag replaces the padding */
 	static const uint8_t o[8] = {2, 4, 0x05, 0xb4, 0, 0, 0, 0};
-	struct pk k;
+	struct tp_pk k;
 	struct wlb_pkt p;
 	struct wlb_tag t;
 
@@ -682,18 +629,16 @@ END_TEST
 
 START_TEST(syn_pretagged_untouched)
 {
-	uint8_t o[32];
-	struct pk k;
+	uint8_t o[TP_TAGGED_SYN_OPTLEN];
+	struct tp_pk k;
 
 	/* a gateway nearer the client tagged it already */
-	memcpy(o, tp_linux_syn_opts, 20);
-	o[20] = o[21] = WLB_TCPOPT_NOP;
-	tag_bytes(o + 22, WLB_TAG_REDIRECT, 0x01020304, WLB_TAG_VERSION);
-	build(&k, CLIENT, ORIGIN, CPORT, 80, WLB_TCP_SYN, CLIENT_ISN, 0, o, 32, 0);
+	tp_tagged_syn_opts(o, WLB_TAG_REDIRECT, 0x01020304, WLB_TAG_VERSION);
+	build(&k, CLIENT, ORIGIN, CPORT, 80, WLB_TCP_SYN, CLIENT_ISN, 0, o, sizeof(o), 0);
 	pass_unchanged(NF_INET_POST_ROUTING, &k);
 	/* one that claims to be ours but is malformed (version 2) */
-	tag_bytes(o + 22, WLB_TAG_REDIRECT, 0x01020304, 2);
-	build(&k, CLIENT, ORIGIN, CPORT, 80, WLB_TCP_SYN, CLIENT_ISN, 0, o, 32, 0);
+	tp_tagged_syn_opts(o, WLB_TAG_REDIRECT, 0x01020304, 2);
+	build(&k, CLIENT, ORIGIN, CPORT, 80, WLB_TCP_SYN, CLIENT_ISN, 0, o, sizeof(o), 0);
 	pass_unchanged(NF_INET_POST_ROUTING, &k);
 	ck_assert_uint_eq(gw->c[syn_pretagged], 2);
 	ck_assert_uint_eq(total(), 2);
@@ -706,7 +651,7 @@ START_TEST(syn_other_kind253_experiment_still_tagged)
 {
 	/* RFC 6994: kind 253 with another ExID is somebody else's */
 	static const uint8_t o[8] = {253, 6, 0x12, 0x34, 0xaa, 0xbb, 1, 1};
-	struct pk k;
+	struct tp_pk k;
 	struct wlb_pkt p;
 	struct wlb_tag t;
 
@@ -721,7 +666,7 @@ END_TEST
 
 START_TEST(syn_reuses_port_after_close)
 {
-	struct pk k;
+	struct tp_pk k;
 
 	replica_connection();
 	expect_to_replica(CLIENT, ORIGIN, CPORT, REPLICA1, WLB_TCP_FIN | WLB_TCP_ACK, 0);
@@ -745,7 +690,7 @@ END_TEST
 
 START_TEST(synack_origin_wins_direct)
 {
-	struct pk k;
+	struct tp_pk k;
 
 	open_syn(CLIENT, ORIGIN, CPORT);
 	origin_wins(CLIENT, ORIGIN, CPORT);
@@ -771,7 +716,7 @@ START_TEST(synack_origin_with_tag_stripped)
 {
 	/* an origin answering with a (pointless) tag: it still wins, and the
 	 * option is not passed to the client */
-	struct pk k;
+	struct tp_pk k;
 	struct wlb_pkt p;
 	struct wlb_tag t;
 
@@ -787,7 +732,7 @@ END_TEST
 
 START_TEST(synack_replica_wins)
 {
-	struct pk k;
+	struct tp_pk k;
 	struct wlb_pkt p;
 	struct wlb_tag t;
 	unsigned off, olen;
@@ -816,7 +761,7 @@ END_TEST
 
 START_TEST(synack_replica_wins_odd_offset)
 {
-	struct pk k;
+	struct tp_pk k;
 	struct wlb_pkt p;
 	struct wlb_tag t;
 	uint32_t n = open_syn(MASQ, ORIGIN, CPORT);
@@ -834,7 +779,7 @@ END_TEST
 
 START_TEST(synack_spoofed_dropped)
 {
-	struct pk k;
+	struct tp_pk k;
 	uint32_t n = open_syn(CLIENT, ORIGIN, CPORT);
 
 	/* wrong nonce */
@@ -861,7 +806,7 @@ END_TEST
 
 START_TEST(synack_spoofed_then_origin)
 {
-	struct pk k;
+	struct tp_pk k;
 	uint32_t n = open_syn(CLIENT, ORIGIN, CPORT);
 
 	mk_synack(&k, REPLICA1, CLIENT, CPORT, TAG_ECHO, n + 1);
@@ -879,7 +824,7 @@ END_TEST
 
 START_TEST(synack_late_origin_reset)
 {
-	struct pk k;
+	struct tp_pk k;
 
 	replica_connection();
 	mk_synack(&k, ORIGIN, CLIENT, CPORT, TAG_NONE, 0);
@@ -893,7 +838,7 @@ END_TEST
 
 START_TEST(synack_late_replica_after_origin_reset)
 {
-	struct pk k;
+	struct tp_pk k;
 	uint32_t n = open_syn(MASQ, ORIGIN, CPORT);
 
 	origin_wins(MASQ, ORIGIN, CPORT);
@@ -910,7 +855,7 @@ END_TEST
 
 START_TEST(synack_late_other_replica_reset)
 {
-	struct pk k;
+	struct tp_pk k;
 	uint32_t n = open_syn(CLIENT, ORIGIN, CPORT);
 
 	replica_wins(CLIENT, ORIGIN, CPORT, REPLICA1, n);
@@ -929,7 +874,7 @@ END_TEST
 
 START_TEST(synack_late_no_emit_slot)
 {
-	struct pk k;
+	struct tp_pk k;
 
 	replica_connection();
 	mk_synack(&k, REPLICA2, CLIENT, CPORT, TAG_ECHO, nonce_n(1));
@@ -945,7 +890,7 @@ END_TEST
 
 START_TEST(synack_winner_retransmit)
 {
-	struct pk k;
+	struct tp_pk k;
 	struct wlb_pkt p;
 	struct wlb_tag t;
 	uint32_t n = open_syn(CLIENT, ORIGIN, CPORT);
@@ -972,7 +917,7 @@ END_TEST
 
 START_TEST(synack_unknown_passed)
 {
-	struct pk k;
+	struct tp_pk k;
 
 	/* no SYN was seen for this one */
 	mk_synack(&k, REPLICA1, CLIENT, CPORT, TAG_ECHO, nonce_n(1));
@@ -1016,7 +961,7 @@ END_TEST
 
 START_TEST(origin_packet_of_replica_flow_not_translated)
 {
-	struct pk k;
+	struct tp_pk k;
 
 	replica_connection();
 	mk_seg(&k, ORIGIN, CLIENT, 80, CPORT, WLB_TCP_ACK | WLB_TCP_PSH, 100);
@@ -1031,7 +976,7 @@ END_TEST
 
 START_TEST(unmatched_packets_pass)
 {
-	struct pk k;
+	struct tp_pk k;
 
 	mk_seg(&k, CLIENT, ORIGIN, CPORT, 80, WLB_TCP_ACK, 10);
 	pass_unchanged(NF_INET_POST_ROUTING, &k);
@@ -1059,7 +1004,7 @@ END_TEST
 
 START_TEST(two_origins_same_client_port)
 {
-	struct pk k;
+	struct tp_pk k;
 	uint32_t n1 = open_syn(CLIENT, ORIGIN, CPORT);
 	uint32_t n2 = open_syn(CLIENT, ORIGIN2, CPORT);
 
@@ -1112,7 +1057,7 @@ END_TEST
 
 START_TEST(fin_both_ways_then_linger)
 {
-	struct pk k;
+	struct tp_pk k;
 
 	replica_connection();
 	now += 5000;
@@ -1136,7 +1081,7 @@ END_TEST
 
 START_TEST(fin_server_first_then_client)
 {
-	struct pk k;
+	struct tp_pk k;
 
 	open_syn(CLIENT, ORIGIN, CPORT);
 	origin_wins(CLIENT, ORIGIN, CPORT);
@@ -1170,7 +1115,7 @@ END_TEST
 
 START_TEST(rst_closes)
 {
-	struct pk k;
+	struct tp_pk k;
 
 	replica_connection();
 	expect_to_replica(CLIENT, ORIGIN, CPORT, REPLICA1, WLB_TCP_RST, 0);
@@ -1193,7 +1138,7 @@ END_TEST
 
 START_TEST(idle_timeout)
 {
-	struct pk k;
+	struct tp_pk k;
 
 	replica_connection();
 	/* traffic keeps it alive */
@@ -1231,7 +1176,7 @@ END_TEST
 
 START_TEST(half_open_timeout)
 {
-	struct pk k;
+	struct tp_pk k;
 	uint32_t n1 = open_syn(CLIENT, ORIGIN, CPORT);
 	uint32_t n2 = open_syn(CLIENT, ORIGIN, CPORT + 1);
 
@@ -1266,8 +1211,8 @@ END_TEST
 
 START_TEST(reconfigure_keeps_flows)
 {
-	struct wlb_conf *c2 = load(conf_8080);
-	struct pk k;
+	struct wlb_conf *c2 = tp_conf(conf_8080, WLB_NEED_CLIENTGW);
+	struct tp_pk k;
 	struct wlb_pkt p;
 	struct wlb_tag t;
 
@@ -1292,26 +1237,16 @@ END_TEST
 
 struct bad_case {
 	const char *what;
-	void (*mutate)(struct pk *k);
+	void (*mutate)(struct tp_pk *k);
 	bool malformed; /* else: well formed but not ours (unknown_passed) */
 };
 
-static void m_short(struct pk *k)
-{
-	k->len = 19;
-}
-
-static void m_empty(struct pk *k)
-{
-	k->len = 0;
-}
-
-static void m_truncated(struct pk *k)
+static void m_truncated(struct tp_pk *k)
 {
 	k->len -= 10; /* shorter than the IP total length */
 }
 
-static void m_tcp_cut(struct pk *k)
+static void m_tcp_cut(struct tp_pk *k)
 {
 	/* total length 30: half a TCP header */
 	k->b[2] = 0;
@@ -1319,54 +1254,21 @@ static void m_tcp_cut(struct pk *k)
 	k->len = 30;
 }
 
-static void m_version6(struct pk *k)
-{
-	k->b[0] = 0x65;
-}
-
-static void m_ihl4(struct pk *k)
-{
-	k->b[0] = 0x44;
-}
-
-static void m_ihl_beyond(struct pk *k)
-{
-	k->b[0] = 0x4f;
-	k->len = 40;
-	k->b[2] = 0;
-	k->b[3] = 40;
-}
-
-static void m_totlen_small(struct pk *k)
+static void m_totlen_small(struct tp_pk *k)
 {
 	k->b[2] = 0;
 	k->b[3] = 12;
 }
 
-static void m_doff4(struct pk *k)
-{
-	k->b[32] = 0x40;
-}
-
-static void m_doff_beyond(struct pk *k)
-{
-	k->b[32] = 0xf0; /* 60 bytes of header in a 40-byte segment */
-}
-
-static void m_optlen0(struct pk *k)
-{
-	k->b[41] = 0;
-}
-
-static void m_optlen_overrun(struct pk *k)
+static void m_optlen_overrun(struct tp_pk *k)
 {
 	k->b[41] = 30; /* MSS claims 30 bytes of 20 */
 }
 
-static void m_ipopt_bad(struct pk *k)
+static void m_ipopt_bad(struct tp_pk *k)
 {
 	/* IHL 6 with an option of length 9 in 4 bytes */
-	uint8_t b[PKT_CAP];
+	uint8_t b[TP_PKT_CAP];
 
 	memcpy(b, k->b, k->len);
 	memcpy(k->b + 24, b + 20, k->len - 20);
@@ -1377,38 +1279,38 @@ static void m_ipopt_bad(struct pk *k)
 	k->b[3] = (uint8_t)k->len;
 }
 
-static void m_udp(struct pk *k)
+static void m_udp(struct tp_pk *k)
 {
 	k->b[9] = 17;
 }
 
-static void m_icmp(struct pk *k)
+static void m_icmp(struct tp_pk *k)
 {
 	k->b[9] = 1;
 }
 
-static void m_frag_mf(struct pk *k)
+static void m_frag_mf(struct tp_pk *k)
 {
 	k->b[6] |= 0x20;
 }
 
-static void m_frag_off(struct pk *k)
+static void m_frag_off(struct tp_pk *k)
 {
 	k->b[7] = 0x10;
 }
 
 static const struct bad_case bad_cases[] = {
-	{"empty", m_empty, true},
-	{"shorter than an IP header", m_short, true},
+	{"empty", tp_mut_empty, true},
+	{"shorter than an IP header", tp_mut_short, true},
 	{"truncated", m_truncated, true},
 	{"TCP header cut", m_tcp_cut, true},
-	{"IPv6 version", m_version6, true},
-	{"IHL 4", m_ihl4, true},
-	{"IHL beyond the packet", m_ihl_beyond, true},
+	{"IPv6 version", tp_mut_version6, true},
+	{"IHL 4", tp_mut_ihl4, true},
+	{"IHL beyond the packet", tp_mut_ihl_beyond, true},
 	{"total length < IHL", m_totlen_small, true},
-	{"data offset 4", m_doff4, true},
-	{"data offset beyond", m_doff_beyond, true},
-	{"option length 0", m_optlen0, true},
+	{"data offset 4", tp_mut_doff4, true},
+	{"data offset beyond", tp_mut_doff_beyond, true},
+	{"option length 0", tp_mut_optlen0, true},
 	{"option overruns the header", m_optlen_overrun, true},
 	{"bad IP option", m_ipopt_bad, true},
 	{"UDP", m_udp, false},
@@ -1424,7 +1326,7 @@ static const struct bad_case bad_cases[] = {
 START_TEST(malformed_untouched)
 {
 	const struct bad_case *c = &bad_cases[_i];
-	struct pk k;
+	struct tp_pk k;
 	uint64_t before;
 	uint32_t n = open_syn(CLIENT, ORIGIN, CPORT + 1);
 
@@ -1509,16 +1411,16 @@ static unsigned fuzz_options(uint8_t *o)
 		return 32;
 	default:
 		memcpy(o, (const uint8_t[]){2, 4, 5, 0xb4, 1, 1}, 6);
-		tag_bytes(o + 6, (uint8_t)(tp_rand() % 4 ? 0x81 : tp_rand()),
-			  nonce_n(nonce_calls + 1 - tp_rand() % 3),
-			  tp_rand() % 8 ? WLB_TAG_VERSION : 2);
+		tp_tag_opt(o + 6, (uint8_t)(tp_rand() % 4 ? 0x81 : tp_rand()),
+			   nonce_n(nonce_calls + 1 - tp_rand() % 3),
+			   tp_rand() % 8 ? WLB_TAG_VERSION : 2);
 		return 16;
 	}
 }
 
 /* A plausible packet: hosts, ports and flags from small sets, options that
  * are empty, Linux-like, full, or an echo. */
-static void fuzz_packet(struct pk *k)
+static void fuzz_packet(struct tp_pk *k)
 {
 	static const char *const answerers[] = {ORIGIN, REPLICA1, REPLICA2};
 	uint8_t o[40];
@@ -1561,7 +1463,7 @@ static void fuzz_packet(struct pk *k)
 	}
 }
 
-static void fuzz_mutate(struct pk *k)
+static void fuzz_mutate(struct tp_pk *k)
 {
 	switch (tp_rand() % 10) {
 	case 0:
@@ -1612,7 +1514,7 @@ START_TEST(fuzz_both_hooks)
 
 	tp_srand(0x574c);
 	for (int i = 0; i < 20000; i++) {
-		struct pk k;
+		struct tp_pk k;
 		struct wlb_pkt p;
 		bool input_ok;
 		uint8_t *h;
@@ -1621,36 +1523,19 @@ START_TEST(fuzz_both_hooks)
 		fuzz_packet(&k);
 		fuzz_mutate(&k);
 		{
-			struct pk c = k;
+			struct tp_pk c = k;
 
 			input_ok = wlb_pkt_parse(&p, c.b, c.len, c.len) == WLB_PKT_OK &&
 				   wlb_pkt_csum_ok(&p);
 		}
-		/* an exact-size heap copy: ASan sees every byte read beyond it */
-		h = malloc(k.len ? k.len : 1);
-		ck_assert_ptr_nonnull(h);
-		memcpy(h, k.b, k.len);
+		h = tp_heap_copy(&k);
 		now += tp_rand() % 64;
 		wlb_action_reset(act);
 		clientgw_decide(gw, hook, h, (uint32_t)k.len, now, act);
-		ck_assert_msg(act->verdict == WLB_ACCEPT || act->verdict == WLB_DROP ||
-				      act->verdict == WLB_MANGLE,
-			      "iteration %d: verdict %d", i, act->verdict);
+		tp_assert_fuzz_outcome(act, h, &k, input_ok, i);
 		verdicts[act->verdict]++;
-		if (act->verdict == WLB_MANGLE) {
-			ck_assert_uint_le(act->out_len, sizeof(outbuf.b));
-			memcpy(outbuf.b, act->out, act->out_len);
-			ck_assert_msg(wlb_pkt_parse(&p, outbuf.b, act->out_len, act->out_len) ==
-					      WLB_PKT_OK,
-				      "iteration %d: mangled packet does not parse", i);
-			ck_assert_msg(!input_ok || wlb_pkt_csum_ok(&p),
-				      "iteration %d: checksum broken by the edit", i);
-		} else if (act->verdict == WLB_ACCEPT) {
-			ck_assert_msg(memcmp(h, k.b, k.len) == 0,
-				      "iteration %d: accepted packet was modified", i);
-		}
 		for (unsigned e = 0; e < act->n_emit; e++) {
-			struct pk c;
+			struct tp_pk c;
 
 			(void)emitted(e, &c);
 		}
@@ -1691,9 +1576,8 @@ START_TEST(dump_counters_and_flows)
 {
 	char *s = NULL;
 	size_t len = 0;
-	char line[128];
 	FILE *f;
-	struct pk k;
+	struct tp_pk k;
 
 	replica_connection();			/* nonce 1 */
 	open_syn(MASQ, ORIGIN, 50000);		/* nonce 2, pending */
@@ -1706,11 +1590,7 @@ START_TEST(dump_counters_and_flows)
 	clientgw_dump(gw, f, now);
 	fclose(f);
 	/* one line per counter, in order, with its value */
-	for (unsigned i = 0; i < clientgw_NCOUNTERS; i++) {
-		snprintf(line, sizeof(line), "%-28s %llu\n", clientgw_counter_names[i],
-			 (unsigned long long)gw->c[i]);
-		ck_assert_msg(strstr(s, line) != NULL, "no line \"%s\" in:\n%s", line, s);
-	}
+	tp_assert_counter_lines(s, clientgw_counter_names, gw->c, clientgw_NCOUNTERS);
 	ck_assert_int_eq(dump_value(s, "syn_tagged"), 3);
 	ck_assert_int_eq(dump_value(s, "synack_replica_won"), 1);
 	ck_assert_int_eq(dump_value(s, "synack_origin_won"), 1);
@@ -1753,7 +1633,7 @@ END_TEST
  */
 START_TEST(regression_redirect_bit_follows_replicable)
 {
-	struct pk k;
+	struct tp_pk k;
 	struct wlb_pkt p;
 	struct wlb_tag t;
 
@@ -1790,7 +1670,7 @@ END_TEST
  */
 static void retransmitted_syn_keeps_nonce(void)
 {
-	struct pk k;
+	struct tp_pk k;
 	struct wlb_tag t;
 
 	mk_syn(&k, CLIENT, ORIGIN, CPORT, 80);
@@ -1818,7 +1698,7 @@ END_TEST
 
 START_TEST(regression_syn_retransmit_after_origin_won_keeps_flow)
 {
-	struct pk k;
+	struct tp_pk k;
 	uint64_t before;
 
 	open_syn(CLIENT, ORIGIN, CPORT);
@@ -1927,11 +1807,5 @@ static Suite *clientgw_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(clientgw_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tp_run_suite(clientgw_suite());
 }

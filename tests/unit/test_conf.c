@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "conf.h"
+#include "testpkt.h"
 
 #ifndef TEST_SRCDIR
 #define TEST_SRCDIR "."
@@ -566,11 +567,5 @@ static Suite *conf_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(conf_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tp_run_suite(conf_suite());
 }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "flow.h"
+#include "testpkt.h"
 
 #define LONG_TIMEOUT 1000000u
 #define WRAP (UINT64_C(1) << 32)
@@ -825,11 +826,5 @@ static Suite *flow_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(flow_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed != 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tp_run_suite(flow_suite());
 }

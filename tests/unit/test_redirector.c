@@ -32,8 +32,6 @@
 #define CPORT 40000
 #define NONCE 0xc0ffee11u
 
-#define PKT_CAP 4096
-
 static const char conf_head[] =
 	"services = (\n"
 	"  { origin = \"203.0.113.10\"; ports = [ 80, 443 ]; replicable = true;\n"
@@ -47,15 +45,10 @@ static const char conf_tail[] =
 	");\n"
 	"redirector: { queue = 1; address = \"198.51.100.6\"; ttl = 37; };\n";
 
-struct pk {
-	uint8_t b[PKT_CAP];
-	size_t len;
-};
-
 static struct wlb_conf *conf;
 static struct redirector *rd;
 static struct wlb_action *act;
-static uint8_t payload[PKT_CAP];
+static uint8_t payload[TP_PKT_CAP];
 
 /* ------------------------------------------------------------ fixtures */
 
@@ -72,8 +65,7 @@ static void setup(void)
 		n += (size_t)snprintf(text + n, sizeof(text) - n, "%s\"10.9.0.%u\"",
 				      i > 1 ? ", " : "", i);
 	snprintf(text + n, sizeof(text) - n, "%s", conf_tail);
-	conf = wlb_conf_load_string(text, "test.conf", WLB_NEED_REDIRECTOR, err, sizeof(err));
-	ck_assert_msg(conf != NULL, "configuration refused: %s", err);
+	conf = tp_conf(text, WLB_NEED_REDIRECTOR);
 	rd = redirector_new(conf, err, sizeof(err));
 	ck_assert_msg(rd != NULL, "redirector_new: %s", err);
 	act = wlb_action_new();
@@ -89,17 +81,6 @@ static void teardown(void)
 
 /* ------------------------------------------------------------- packets */
 
-static void tag_bytes(uint8_t *o, uint8_t flags, uint32_t nonce, uint8_t version)
-{
-	o[0] = WLB_TAG_KIND;
-	o[1] = WLB_TAG_LEN;
-	o[2] = WLB_TAG_EXID >> 8;
-	o[3] = WLB_TAG_EXID & 0xff;
-	o[4] = flags;
-	o[5] = version;
-	memcpy(o + 6, &nonce, 4);
-}
-
 struct seg {
 	const char *src, *dst;
 	uint16_t dport;
@@ -111,10 +92,10 @@ struct seg {
 	bool df;
 };
 
-/* Linux SYN options, then NOP NOP and the tag as wlb-clientgw adds it. */
-static void mk(struct pk *k, const struct seg *s)
+/* Linux SYN options, with the tag as wlb-clientgw adds it when s->tagged. */
+static void mk(struct tp_pk *k, const struct seg *s)
 {
-	uint8_t o[32];
+	uint8_t o[TP_TAGGED_SYN_OPTLEN];
 	struct tp_opts t = {.src = s->src ? s->src : CLIENT,
 			    .dst = s->dst ? s->dst : ORIGIN,
 			    .sport = CPORT,
@@ -122,24 +103,22 @@ static void mk(struct pk *k, const struct seg *s)
 			    .flags = s->flags ? s->flags : WLB_TCP_SYN,
 			    .seq = 1000,
 			    .ack = (s->flags & WLB_TCP_ACK) ? 5000 : 0,
-			    .opts = o,
+			    .opts = tp_linux_syn_opts,
 			    .optlen = 20,
 			    .payload = payload,
 			    .paylen = s->paylen,
 			    .df = s->df};
 
-	memcpy(o, tp_linux_syn_opts, 20);
 	if (s->tagged) {
-		o[20] = o[21] = WLB_TCPOPT_NOP;
-		tag_bytes(o + 22, s->tag_flags, htonl(NONCE),
-			  s->tag_version ? s->tag_version : WLB_TAG_VERSION);
-		t.optlen = 32;
+		t.opts = o;
+		t.optlen = tp_tagged_syn_opts(o, s->tag_flags, htonl(NONCE),
+					      s->tag_version ? s->tag_version : WLB_TAG_VERSION);
 	}
 	k->len = tp_build(k->b, sizeof(k->b), &t);
 }
 
 /* The usual case: a SYN tagged by wlb-clientgw, redirection permitted. */
-static void mk_tagged_syn(struct pk *k, const char *dst, uint16_t dport)
+static void mk_tagged_syn(struct tp_pk *k, const char *dst, uint16_t dport)
 {
 	struct seg s = {.dst = dst,
 			.dport = dport,
@@ -150,7 +129,7 @@ static void mk_tagged_syn(struct pk *k, const char *dst, uint16_t dport)
 	mk(k, &s);
 }
 
-static void decide(struct pk *k)
+static void decide(struct tp_pk *k)
 {
 	wlb_action_reset(act);
 	redirector_decide(rd, k->b, (uint32_t)k->len, act);
@@ -158,23 +137,17 @@ static void decide(struct pk *k)
 
 static uint64_t total(void)
 {
-	uint64_t t = 0;
-
-	for (unsigned i = 0; i < redirector_NCOUNTERS; i++)
-		t += rd->c[i];
-	return t;
+	return tp_counters_sum(rd->c, redirector_NCOUNTERS);
 }
 
 /* Accepted, the SYN's bytes untouched (the origin always gets it). */
-static void accepted_unchanged(struct pk *k, unsigned n_emit)
+static void accepted_unchanged(struct tp_pk *k, unsigned n_emit)
 {
-	struct pk before = *k;
+	struct tp_pk before = *k;
 
 	decide(k);
-	ck_assert_int_eq(act->verdict, WLB_ACCEPT);
+	tp_assert_accepted_unchanged(act, &before, k, n_emit);
 	ck_assert_ptr_null(act->out);
-	ck_assert_uint_eq(act->n_emit, n_emit);
-	ck_assert_int_eq(memcmp(before.b, k->b, k->len), 0);
 }
 
 static uint16_t be16(const uint8_t *b)
@@ -184,7 +157,7 @@ static uint16_t be16(const uint8_t *b)
 
 /* Copy i: outer header src -> dst, protocol 4, the TTL, TOS and DF; the
  * inner packet byte for byte the SYN; both parse with valid checksums. */
-static void check_copy(unsigned i, const struct pk *syn, const char *dst)
+static void check_copy(unsigned i, const struct tp_pk *syn, const char *dst)
 {
 	uint8_t c[WLB_EMIT_SIZE];
 	const struct wlb_emit *e = &act->emit[i];
@@ -221,7 +194,7 @@ static void check_copy(unsigned i, const struct pk *syn, const char *dst)
 
 START_TEST(fanout_to_every_replica)
 {
-	struct pk k;
+	struct tp_pk k;
 
 	mk_tagged_syn(&k, ORIGIN, 80);
 	accepted_unchanged(&k, 2);
@@ -236,7 +209,7 @@ END_TEST
 
 START_TEST(fanout_tos_df_and_payload)
 {
-	struct pk k;
+	struct tp_pk k;
 	struct wlb_pkt p;
 	struct seg s = {.dport = 443,
 			.tagged = true,
@@ -268,7 +241,7 @@ START_TEST(fanout_any_mode)
 {
 	/* the redirector copies whatever configuration the tag names: the
 	 * replica decides whether it serves it */
-	struct pk k;
+	struct tp_pk k;
 	struct seg s = {.tagged = true, .df = true};
 
 	s.tag_flags = wlb_tag_flags(true, WLB_MODE_B, false);
@@ -285,7 +258,7 @@ END_TEST
 
 START_TEST(fanout_64_replicas)
 {
-	struct pk k;
+	struct tp_pk k;
 	char dst[32];
 
 	mk_tagged_syn(&k, ORIGIN_MANY, 80);
@@ -301,7 +274,7 @@ END_TEST
 START_TEST(fanout_largest_that_fits)
 {
 	/* an emit slot holds 2048 bytes: an inner packet of 2028 fits */
-	struct pk k;
+	struct tp_pk k;
 	struct seg s = {.tagged = true, .tag_flags = WLB_TAG_REDIRECT, .df = true};
 
 	s.paylen = WLB_EMIT_SIZE - 20 - 20 - 32 - 20;
@@ -323,7 +296,7 @@ START_TEST(fanout_stops_when_slots_run_out)
 {
 	/* a decision that already used all but one emit slot: one copy only,
 	 * and no write beyond the slots */
-	struct pk k;
+	struct tp_pk k;
 
 	mk_tagged_syn(&k, ORIGIN, 80);
 	wlb_action_reset(act);
@@ -338,7 +311,7 @@ END_TEST
 
 START_TEST(too_big_for_a_slot)
 {
-	struct pk k;
+	struct tp_pk k;
 	struct seg s = {.tagged = true, .tag_flags = WLB_TAG_REDIRECT, .paylen = 2000, .df = true};
 
 	mk(&k, &s);
@@ -355,7 +328,7 @@ END_TEST
 START_TEST(padding_not_copied)
 {
 	/* Ethernet padding after the datagram is not part of the copy */
-	struct pk k;
+	struct tp_pk k;
 
 	mk_tagged_syn(&k, ORIGIN, 80);
 	memset(k.b + k.len, 0, 6);
@@ -416,7 +389,7 @@ static const struct skip_case skip_cases[] = {
 START_TEST(no_copy)
 {
 	const struct skip_case *c = &skip_cases[_i];
-	struct pk k;
+	struct tp_pk k;
 
 	mk(&k, &c->s);
 	accepted_unchanged(&k, 0);
@@ -437,7 +410,7 @@ START_TEST(other_kind253_experiment_is_untagged)
 			    .flags = WLB_TCP_SYN,
 			    .opts = o,
 			    .optlen = 8};
-	struct pk k;
+	struct tp_pk k;
 
 	k.len = tp_build(k.b, sizeof(k.b), &t);
 	accepted_unchanged(&k, 0);
@@ -449,88 +422,45 @@ END_TEST
 
 struct bad_case {
 	const char *what;
-	void (*mutate)(struct pk *k);
+	void (*mutate)(struct tp_pk *k);
 };
 
-static void m_empty(struct pk *k)
-{
-	k->len = 0;
-}
-
-static void m_short(struct pk *k)
-{
-	k->len = 19;
-}
-
-static void m_truncated(struct pk *k)
+static void m_truncated(struct tp_pk *k)
 {
 	k->len -= 1;
 }
 
-static void m_version6(struct pk *k)
-{
-	k->b[0] = 0x65;
-}
-
-static void m_ihl4(struct pk *k)
-{
-	k->b[0] = 0x44;
-}
-
-static void m_ihl_beyond(struct pk *k)
-{
-	k->b[0] = 0x4f;
-	k->len = 40;
-	k->b[2] = 0;
-	k->b[3] = 40;
-}
-
-static void m_totlen_small(struct pk *k)
+static void m_totlen_small(struct tp_pk *k)
 {
 	k->b[2] = 0;
 	k->b[3] = 16;
 }
 
-static void m_tcp_cut(struct pk *k)
+static void m_tcp_cut(struct tp_pk *k)
 {
 	k->b[2] = 0;
 	k->b[3] = 36;
 	k->len = 36;
 }
 
-static void m_doff4(struct pk *k)
-{
-	k->b[32] = 0x40;
-}
-
-static void m_doff_beyond(struct pk *k)
-{
-	k->b[32] = 0xf0;
-}
-
-static void m_optlen0(struct pk *k)
-{
-	k->b[41] = 0;
-}
-
-static void m_tag_overrun(struct pk *k)
+static void m_tag_overrun(struct tp_pk *k)
 {
 	/* the tag (at TCP offset 42) claims 30 bytes */
 	k->b[20 + 43] = 30;
 }
 
 static const struct bad_case bad_cases[] = {
-	{"empty", m_empty},
-	{"shorter than an IP header", m_short},
+	{"empty", tp_mut_empty},
+	{"shorter than an IP header", tp_mut_short},
 	{"truncated", m_truncated},
-	{"IPv6", m_version6},
-	{"IHL 4", m_ihl4},
-	{"IHL beyond", m_ihl_beyond},
+	{"IPv6", tp_mut_version6},
+	{"IHL 4", tp_mut_ihl4},
+	{"IHL beyond", tp_mut_ihl_beyond},
 	{"total length < IHL", m_totlen_small},
 	{"TCP header cut", m_tcp_cut},
-	{"data offset 4", m_doff4},
-	{"data offset beyond", m_doff_beyond},
-	{"option length 0", m_optlen0},
+	{"data offset 4", tp_mut_doff4},
+	{"data offset beyond", tp_mut_doff_beyond},
+	{"option length 0", tp_mut_optlen0},
 	{"tag overruns the header", m_tag_overrun},
 };
 
@@ -539,7 +469,7 @@ static const struct bad_case bad_cases[] = {
 START_TEST(malformed_accepted)
 {
 	const struct bad_case *c = &bad_cases[_i];
-	struct pk k;
+	struct tp_pk k;
 
 	mk_tagged_syn(&k, ORIGIN, 80);
 	c->mutate(&k);
@@ -556,7 +486,7 @@ START_TEST(not_tcp_accepted)
 		unsigned off;
 		uint8_t val;
 	} muts[] = {{9, 17}, {9, 1}, {6, 0x60}, {7, 0x10}};
-	struct pk k;
+	struct tp_pk k;
 
 	for (unsigned i = 0; i < sizeof(muts) / sizeof(muts[0]); i++) {
 		uint64_t before = total();
@@ -578,7 +508,7 @@ START_TEST(fuzz_never_crashes)
 
 	tp_srand(0x5eed);
 	for (int i = 0; i < 20000; i++) {
-		struct pk k;
+		struct tp_pk k;
 		struct seg s = {.dst = dsts[tp_rand() % 5],
 				.dport = tp_rand() % 3 ? 80 : 443,
 				.flags = tp_rand() % 4 ? WLB_TCP_SYN : (uint8_t)tp_rand(),
@@ -610,9 +540,7 @@ START_TEST(fuzz_never_crashes)
 			if (k.len)
 				k.b[0] = 0x45;
 		}
-		h = malloc(k.len ? k.len : 1);
-		ck_assert_ptr_nonnull(h);
-		memcpy(h, k.b, k.len);
+		h = tp_heap_copy(&k);
 		wlb_action_reset(act);
 		redirector_decide(rd, h, (uint32_t)k.len, act);
 		ck_assert_int_eq(act->verdict, WLB_ACCEPT);
@@ -644,10 +572,10 @@ END_TEST
 
 START_TEST(dump_counters)
 {
-	char *s = NULL, line[128];
+	char *s = NULL;
 	size_t len = 0;
 	FILE *f;
-	struct pk k;
+	struct tp_pk k;
 
 	mk_tagged_syn(&k, ORIGIN, 80);
 	decide(&k);
@@ -657,11 +585,7 @@ START_TEST(dump_counters)
 	ck_assert_ptr_nonnull(f);
 	redirector_dump(rd, f);
 	fclose(f);
-	for (unsigned i = 0; i < redirector_NCOUNTERS; i++) {
-		snprintf(line, sizeof(line), "%-28s %llu\n", redirector_counter_names[i],
-			 (unsigned long long)rd->c[i]);
-		ck_assert_msg(strstr(s, line) != NULL, "no line \"%s\" in:\n%s", line, s);
-	}
+	tp_assert_counter_lines(s, redirector_counter_names, rd->c, redirector_NCOUNTERS);
 	ck_assert_ptr_nonnull(strstr(s, "copies_sent                  2\n"));
 	ck_assert_ptr_nonnull(strstr(s, "syn_not_replicable           1\n"));
 	free(s);
@@ -679,7 +603,7 @@ END_TEST
  */
 START_TEST(regression_too_big_not_counted_as_fanned_out)
 {
-	struct pk k;
+	struct tp_pk k;
 	struct seg s = {.tagged = true, .tag_flags = WLB_TAG_REDIRECT, .paylen = 2000, .df = true};
 
 	mk(&k, &s);
@@ -736,11 +660,5 @@ static Suite *redirector_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(redirector_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tp_run_suite(redirector_suite());
 }

@@ -32,8 +32,6 @@
 #define FLOW_TIMEOUT_MS 5000u
 #define T0 500000u
 
-#define PKT_CAP 4096
-
 #define REPLICAD_CONF(state, max_est, max_load)    \
 	"replicad: {\n"                            \
 	"  queue = 2;\n"                           \
@@ -51,29 +49,14 @@ static const char conf_draining[] = REPLICAD_CONF("draining", "0", "0.0");
 static const char conf_disabled[] = REPLICAD_CONF("disabled", "0", "0.0");
 static const char conf_limits[] = REPLICAD_CONF("active", "100", "2.0");
 
-struct pk {
-	uint8_t b[PKT_CAP];
-	size_t len;
-};
-
 static struct wlb_conf *conf;
 static struct replicad *rp;
 static struct wlb_action *act;
 static uint64_t now;
-static struct pk outbuf;
-static uint8_t payload[PKT_CAP];
+static struct tp_pk outbuf;
+static uint8_t payload[TP_PKT_CAP];
 
 /* ------------------------------------------------------------ fixtures */
-
-static struct wlb_conf *load(const char *text)
-{
-	char err[256] = "";
-	struct wlb_conf *c =
-		wlb_conf_load_string(text, "test.conf", WLB_NEED_REPLICAD, err, sizeof(err));
-
-	ck_assert_msg(c != NULL, "configuration refused: %s", err);
-	return c;
-}
 
 static void start(const char *text)
 {
@@ -81,7 +64,7 @@ static void start(const char *text)
 
 	for (size_t i = 0; i < sizeof(payload); i++)
 		payload[i] = (uint8_t)(i * 5 + 11);
-	conf = load(text);
+	conf = tp_conf(text, WLB_NEED_REPLICAD);
 	rp = replicad_new(conf, err, sizeof(err));
 	ck_assert_msg(rp != NULL, "replicad_new: %s", err);
 	act = wlb_action_new();
@@ -108,17 +91,6 @@ static void teardown(void)
 
 /* ------------------------------------------------------------- packets */
 
-static void tag_bytes(uint8_t *o, uint8_t flags, uint32_t nonce, uint8_t version)
-{
-	o[0] = WLB_TAG_KIND;
-	o[1] = WLB_TAG_LEN;
-	o[2] = WLB_TAG_EXID >> 8;
-	o[3] = WLB_TAG_EXID & 0xff;
-	o[4] = flags;
-	o[5] = version;
-	memcpy(o + 6, &nonce, 4);
-}
-
 /* The SYN as the client gateway tagged it, before encapsulation. */
 struct inner {
 	const char *client;
@@ -136,7 +108,7 @@ struct inner {
 static size_t mk_inner(uint8_t *b, size_t cap, const struct inner *in)
 {
 	static const uint8_t ipopts[4] = {1, 1, 1, 0};
-	uint8_t o[32];
+	uint8_t o[TP_TAGGED_SYN_OPTLEN];
 	struct tp_opts t = {.src = in->client ? in->client : CLIENT,
 			    .dst = ORIGIN,
 			    .sport = in->cport ? in->cport : CPORT,
@@ -144,7 +116,7 @@ static size_t mk_inner(uint8_t *b, size_t cap, const struct inner *in)
 			    .flags = in->flags ? in->flags : WLB_TCP_SYN,
 			    .seq = 1000,
 			    .ack = (in->flags & WLB_TCP_ACK) ? 9999 : 0,
-			    .opts = o,
+			    .opts = tp_linux_syn_opts,
 			    .optlen = 20,
 			    .payload = payload,
 			    .paylen = in->paylen,
@@ -152,21 +124,20 @@ static size_t mk_inner(uint8_t *b, size_t cap, const struct inner *in)
 			    .ipoptlen = in->ipopts ? 4 : 0,
 			    .df = true};
 
-	memcpy(o, tp_linux_syn_opts, 20);
 	if (!in->untagged) {
-		o[20] = o[21] = WLB_TCPOPT_NOP;
-		tag_bytes(o + 22, in->tag_flags_set ? in->tag_flags : WLB_TAG_REDIRECT,
-			  htonl(in->nonce ? in->nonce : NONCE),
-			  in->tag_version ? in->tag_version : WLB_TAG_VERSION);
-		t.optlen = 32;
+		t.opts = o;
+		t.optlen =
+			tp_tagged_syn_opts(o, in->tag_flags_set ? in->tag_flags : WLB_TAG_REDIRECT,
+					   htonl(in->nonce ? in->nonce : NONCE),
+					   in->tag_version ? in->tag_version : WLB_TAG_VERSION);
 	}
 	return tp_build(b, cap, &t);
 }
 
 /* Encapsulate as wlb-redirector does: src -> SERVICE, protocol 4. */
-static void encap(struct pk *k, const uint8_t *inner, size_t len, const char *src)
+static void encap(struct tp_pk *k, const uint8_t *inner, size_t len, const char *src)
 {
-	uint8_t tmp[PKT_CAP];
+	uint8_t tmp[TP_PKT_CAP];
 	struct wlb_pkt p;
 
 	memcpy(tmp, inner, len);
@@ -179,16 +150,16 @@ static void encap(struct pk *k, const uint8_t *inner, size_t len, const char *sr
 	ck_assert_uint_eq(k->len, len + 20);
 }
 
-static void mk_copy(struct pk *k, const struct inner *in, const char *src)
+static void mk_copy(struct tp_pk *k, const struct inner *in, const char *src)
 {
-	uint8_t b[PKT_CAP];
+	uint8_t b[TP_PKT_CAP];
 	size_t len = mk_inner(b, sizeof(b), in);
 
 	encap(k, b, len, src);
 }
 
 /* The default: a tagged SYN copied by the configured redirector. */
-static void mk_default_copy(struct pk *k)
+static void mk_default_copy(struct tp_pk *k)
 {
 	struct inner in = {0};
 
@@ -196,7 +167,7 @@ static void mk_default_copy(struct pk *k)
 }
 
 /* The local server's SYN-ACK, Linux-like options. */
-static void mk_synack(struct pk *k, const char *src, const char *client, uint16_t cport,
+static void mk_synack(struct tp_pk *k, const char *src, const char *client, uint16_t cport,
 		      unsigned optlen)
 {
 	static const uint8_t o[32] = {2, 4, 5, 0xb4, 4, 2, 8, 10, 0, 0, 0, 9, 0, 0, 0, 1,
@@ -215,7 +186,7 @@ static void mk_synack(struct pk *k, const char *src, const char *client, uint16_
 	k->len = tp_build(k->b, sizeof(k->b), &t);
 }
 
-static void decide(unsigned hook, struct pk *k)
+static void decide(unsigned hook, struct tp_pk *k)
 {
 	wlb_action_reset(act);
 	replicad_decide(rp, hook, k->b, (uint32_t)k->len, now, act);
@@ -223,11 +194,7 @@ static void decide(unsigned hook, struct pk *k)
 
 static uint64_t total(void)
 {
-	uint64_t t = 0;
-
-	for (unsigned i = 0; i < replicad_NCOUNTERS; i++)
-		t += rp->c[i];
-	return t;
+	return tp_counters_sum(rp->c, replicad_NCOUNTERS);
 }
 
 static uint32_t pending(void)
@@ -238,41 +205,32 @@ static uint32_t pending(void)
 	return st.count;
 }
 
-static void pass_unchanged(unsigned hook, struct pk *k)
+static void pass_unchanged(unsigned hook, struct tp_pk *k)
 {
-	struct pk before = *k;
+	struct tp_pk before = *k;
 
 	decide(hook, k);
-	ck_assert_int_eq(act->verdict, WLB_ACCEPT);
-	ck_assert_uint_eq(act->n_emit, 0);
-	ck_assert_int_eq(memcmp(before.b, k->b, k->len), 0);
+	tp_assert_accepted_unchanged(act, &before, k, 0);
 }
 
-static void dropped(struct pk *k)
+static void dropped(struct tp_pk *k)
 {
 	decide(NF_INET_PRE_ROUTING, k);
 	ck_assert_int_eq(act->verdict, WLB_DROP);
 	ck_assert_uint_eq(act->n_emit, 0);
 }
 
+/* The mangled packet, copied out, parsed, checksums verified; no emits. */
 static struct wlb_pkt mangled(void)
 {
-	struct wlb_pkt p;
+	struct wlb_pkt p = tp_assert_mangled(act, &outbuf);
 
-	ck_assert_int_eq(act->verdict, WLB_MANGLE);
-	ck_assert_ptr_nonnull(act->out);
-	ck_assert_uint_le(act->out_len, sizeof(outbuf.b));
-	memcpy(outbuf.b, act->out, act->out_len);
-	outbuf.len = act->out_len;
-	ck_assert_int_eq(wlb_pkt_parse(&p, outbuf.b, outbuf.len, sizeof(outbuf.b)), WLB_PKT_OK);
-	ck_assert_uint_eq(p.len, act->out_len);
-	ck_assert(wlb_pkt_csum_ok(&p));
 	ck_assert_uint_eq(act->n_emit, 0);
 	return p;
 }
 
 /* Deliver a copy: the inner SYN comes out addressed to the service. */
-static void delivered(struct pk *k, const char *client, uint16_t cport)
+static void delivered(struct tp_pk *k, const char *client, uint16_t cport)
 {
 	struct wlb_pkt p;
 
@@ -287,9 +245,9 @@ static void delivered(struct pk *k, const char *client, uint16_t cport)
 }
 
 /* The SYN-ACK comes out with the echo of nonce (host order). */
-static void echoed(struct pk *k, uint32_t nonce)
+static void echoed(struct tp_pk *k, uint32_t nonce)
 {
-	struct pk before = *k;
+	struct tp_pk before = *k;
 	struct wlb_pkt p, q;
 	struct wlb_tag t;
 	unsigned off, olen;
@@ -316,15 +274,15 @@ static void echoed(struct pk *k, uint32_t nonce)
 	if (q.thl > 20)
 		ck_assert_int_eq(wlb_tcp_opt_find(&p, WLB_TCPOPT_MSS, &off, &olen), 1);
 	/* the kernel's buffer is not grown in place: the copy is in scratch */
-	ck_assert_ptr_eq(act->out, act->scratch);
+	ck_assert(act->out >= act->scratch && act->out < act->scratch + WLB_SCRATCH_SIZE);
 }
 
 /* =================================================== the redirected SYN */
 
 START_TEST(syn_delivered_to_service)
 {
-	struct pk k;
-	uint8_t inner[PKT_CAP];
+	struct tp_pk k;
+	uint8_t inner[TP_PKT_CAP];
 	struct inner in = {0};
 	size_t ilen = mk_inner(inner, sizeof(inner), &in);
 
@@ -345,7 +303,7 @@ END_TEST
 
 START_TEST(syn_with_data_and_padding_delivered)
 {
-	struct pk k;
+	struct tp_pk k;
 	struct wlb_pkt p;
 	struct inner in = {.paylen = 500};
 
@@ -363,7 +321,7 @@ END_TEST
 
 START_TEST(synack_gets_echo)
 {
-	struct pk k;
+	struct tp_pk k;
 
 	mk_default_copy(&k);
 	delivered(&k, CLIENT, CPORT);
@@ -385,7 +343,7 @@ END_TEST
 
 START_TEST(synack_after_timeout_passes)
 {
-	struct pk k;
+	struct tp_pk k;
 
 	mk_default_copy(&k);
 	delivered(&k, CLIENT, CPORT);
@@ -402,7 +360,7 @@ END_TEST
 
 START_TEST(synack_unrelated_passes)
 {
-	struct pk k;
+	struct tp_pk k;
 
 	mk_default_copy(&k);
 	delivered(&k, CLIENT, CPORT);
@@ -442,7 +400,7 @@ END_TEST
 
 START_TEST(synack_noroom_passes)
 {
-	struct pk k;
+	struct tp_pk k;
 
 	mk_default_copy(&k);
 	delivered(&k, CLIENT, CPORT);
@@ -455,7 +413,7 @@ END_TEST
 
 START_TEST(two_clients_two_nonces)
 {
-	struct pk k;
+	struct tp_pk k;
 	struct inner a = {.nonce = 0x11111111}, b = {.client = CLIENT2, .nonce = 0x22222222},
 		     c = {.cport = CPORT + 1, .nonce = 0x33333333};
 
@@ -477,7 +435,7 @@ END_TEST
 
 START_TEST(syn_copy_retransmitted)
 {
-	struct pk k;
+	struct tp_pk k;
 	struct inner in = {.nonce = 0x44444444};
 
 	mk_copy(&k, &in, REDIRECTOR);
@@ -503,11 +461,11 @@ struct drop_case {
 	const char *what;
 	struct inner in;
 	const char *src; /* outer source, default the redirector */
-	void (*mutate)(struct pk *k);
+	void (*mutate)(struct tp_pk *k);
 	enum replicad_counter counter;
 };
 
-static void fix_outer_csum(struct pk *k)
+static void fix_outer_csum(struct tp_pk *k)
 {
 	uint16_t c;
 
@@ -516,7 +474,7 @@ static void fix_outer_csum(struct pk *k)
 	memcpy(k->b + 10, &c, 2);
 }
 
-static void m_inner_truncated(struct pk *k)
+static void m_inner_truncated(struct tp_pk *k)
 {
 	/* the outer datagram ends 30 bytes into the inner one */
 	k->len = 50;
@@ -525,7 +483,7 @@ static void m_inner_truncated(struct pk *k)
 	fix_outer_csum(k);
 }
 
-static void m_inner_short(struct pk *k)
+static void m_inner_short(struct tp_pk *k)
 {
 	/* fewer bytes than an IP header inside */
 	k->len = 30;
@@ -534,38 +492,38 @@ static void m_inner_short(struct pk *k)
 	fix_outer_csum(k);
 }
 
-static void m_inner_udp(struct pk *k)
+static void m_inner_udp(struct tp_pk *k)
 {
 	k->b[20 + 9] = 17;
 }
 
-static void m_inner_frag(struct pk *k)
+static void m_inner_frag(struct tp_pk *k)
 {
 	k->b[20 + 6] |= 0x20;
 }
 
-static void m_inner_v6(struct pk *k)
+static void m_inner_v6(struct tp_pk *k)
 {
 	k->b[20] = 0x65;
 }
 
-static void m_inner_doff(struct pk *k)
+static void m_inner_doff(struct tp_pk *k)
 {
 	k->b[40 + 12] = 0x30;
 }
 
-static void m_inner_badopt(struct pk *k)
+static void m_inner_badopt(struct tp_pk *k)
 {
 	k->b[60 + 1] = 0; /* the MSS option's length */
 }
 
-static void m_outer_frag(struct pk *k)
+static void m_outer_frag(struct tp_pk *k)
 {
 	k->b[6] |= 0x20;
 	fix_outer_csum(k);
 }
 
-static void m_outer_later_frag(struct pk *k)
+static void m_outer_later_frag(struct tp_pk *k)
 {
 	k->b[7] = 0x10;
 	fix_outer_csum(k);
@@ -604,13 +562,8 @@ static const struct drop_case drop_cases[] = {
 	{"inner bad option list", {0}, NULL, m_inner_badopt, drop_malformed},
 	{"outer first fragment", {0}, NULL, m_outer_frag, drop_malformed},
 	{"outer later fragment", {0}, NULL, m_outer_later_frag, drop_malformed},
-	{"tag mode B",
-	 {.tag_flags_set = true, .tag_flags = WLB_TAG_REDIRECT | 1 << 1},
-	 NULL,
-	 NULL,
-	 drop_mode},
-	{"tag mode C",
-	 {.tag_flags_set = true, .tag_flags = WLB_TAG_REDIRECT | 2 << 1},
+	{"tag mode 3 (undefined)",
+	 {.tag_flags_set = true, .tag_flags = WLB_TAG_REDIRECT | 3 << 1},
 	 NULL,
 	 NULL,
 	 drop_mode},
@@ -621,7 +574,7 @@ static const struct drop_case drop_cases[] = {
 START_TEST(copy_dropped)
 {
 	const struct drop_case *c = &drop_cases[_i];
-	struct pk k;
+	struct tp_pk k;
 
 	mk_copy(&k, &c->in, c->src ? c->src : REDIRECTOR);
 	if (c->mutate)
@@ -645,8 +598,8 @@ START_TEST(inactive_states)
 	static const char *const texts[] = {conf_draining, conf_disabled};
 
 	for (unsigned i = 0; i < 2; i++) {
-		struct wlb_conf *c = load(texts[i]);
-		struct pk k;
+		struct wlb_conf *c = tp_conf(texts[i], WLB_NEED_REPLICAD);
+		struct tp_pk k;
 		struct inner mode_b = {.tag_flags_set = true,
 				       .tag_flags = WLB_TAG_REDIRECT | 1 << 1};
 
@@ -672,8 +625,8 @@ END_TEST
 START_TEST(draining_finishes_pending)
 {
 	/* a SYN delivered while active keeps its echo after draining starts */
-	struct wlb_conf *c = load(conf_draining);
-	struct pk k;
+	struct wlb_conf *c = tp_conf(conf_draining, WLB_NEED_REPLICAD);
+	struct tp_pk k;
 
 	mk_default_copy(&k);
 	delivered(&k, CLIENT, CPORT);
@@ -693,7 +646,7 @@ END_TEST
 
 START_TEST(busy_thresholds)
 {
-	struct pk k;
+	struct tp_pk k;
 	struct inner mode_c = {.tag_flags_set = true, .tag_flags = WLB_TAG_REDIRECT | 2 << 1};
 
 	/* at the limits: not busy (the limits are "more than") */
@@ -733,8 +686,8 @@ END_TEST
 
 START_TEST(no_limits)
 {
-	struct wlb_conf *c = load(conf_active);
-	struct pk k;
+	struct wlb_conf *c = tp_conf(conf_active, WLB_NEED_REPLICAD);
+	struct tp_pk k;
 
 	/* 0 means no limit */
 	replicad_reconfigure(rp, c);
@@ -758,14 +711,14 @@ END_TEST
 
 START_TEST(only_established_limit)
 {
-	struct wlb_conf *c = load(REPLICAD_CONF("active", "10", "0"));
+	struct wlb_conf *c = tp_conf(REPLICAD_CONF("active", "10", "0"), WLB_NEED_REPLICAD);
 
 	replicad_reconfigure(rp, c);
 	ck_assert(!replicad_set_load(rp, 10, 1e6));
 	ck_assert(replicad_set_load(rp, 11, 0));
 	replicad_reconfigure(rp, conf);
 	wlb_conf_free(c);
-	c = load(REPLICAD_CONF("active", "0", "0.5"));
+	c = tp_conf(REPLICAD_CONF("active", "0", "0.5"), WLB_NEED_REPLICAD);
 	replicad_reconfigure(rp, c);
 	ck_assert(!replicad_set_load(rp, UINT32_MAX, 0.5));
 	ck_assert(replicad_set_load(rp, 0, 0.51));
@@ -778,7 +731,7 @@ END_TEST
 
 START_TEST(other_packets_pass)
 {
-	struct pk k;
+	struct tp_pk k;
 	struct tp_opts t = {.src = CLIENT,
 			    .dst = SERVICE,
 			    .sport = CPORT,
@@ -836,7 +789,7 @@ START_TEST(fuzz_both_hooks)
 
 	tp_srand(0xbeef);
 	for (int i = 0; i < 20000; i++) {
-		struct pk k;
+		struct tp_pk k;
 		struct wlb_pkt p;
 		bool input_ok = false;
 		uint8_t *h;
@@ -889,7 +842,7 @@ START_TEST(fuzz_both_hooks)
 		}
 		/* a valid input (outer or inner) must give valid checksums */
 		{
-			struct pk c = k;
+			struct tp_pk c = k;
 			struct wlb_pkt in;
 			int err = wlb_pkt_parse(&p, c.b, c.len, c.len);
 
@@ -898,29 +851,13 @@ START_TEST(fuzz_both_hooks)
 			else if (err == WLB_PKT_NOT_TCP && wlb_ipip_decap(&p, &in) == WLB_PKT_OK)
 				input_ok = wlb_pkt_csum_ok(&in);
 		}
-		h = malloc(k.len ? k.len : 1);
-		ck_assert_ptr_nonnull(h);
-		memcpy(h, k.b, k.len);
+		h = tp_heap_copy(&k);
 		now += tp_rand() % 200;
 		wlb_action_reset(act);
 		replicad_decide(rp, hook, h, (uint32_t)k.len, now, act);
-		ck_assert_msg(act->verdict == WLB_ACCEPT || act->verdict == WLB_DROP ||
-				      act->verdict == WLB_MANGLE,
-			      "iteration %d: verdict %d", i, act->verdict);
+		tp_assert_fuzz_outcome(act, h, &k, input_ok, i);
 		ck_assert_uint_eq(act->n_emit, 0);
 		verdicts[act->verdict]++;
-		if (act->verdict == WLB_MANGLE) {
-			ck_assert_uint_le(act->out_len, sizeof(outbuf.b));
-			memcpy(outbuf.b, act->out, act->out_len);
-			ck_assert_msg(wlb_pkt_parse(&p, outbuf.b, act->out_len, act->out_len) ==
-					      WLB_PKT_OK,
-				      "iteration %d: mangled packet does not parse", i);
-			ck_assert_msg(!input_ok || wlb_pkt_csum_ok(&p),
-				      "iteration %d: checksum broken by the edit", i);
-		} else if (act->verdict == WLB_ACCEPT) {
-			ck_assert_msg(memcmp(h, k.b, k.len) == 0,
-				      "iteration %d: accepted packet was modified", i);
-		}
 		free(h);
 		if (i % 1000 == 0) {
 			replicad_tick(rp, now);
@@ -940,10 +877,10 @@ END_TEST
 
 START_TEST(dump_state)
 {
-	char *s = NULL, line[128];
+	char *s = NULL;
 	size_t len = 0;
 	FILE *f;
-	struct pk k;
+	struct tp_pk k;
 
 	mk_default_copy(&k);
 	delivered(&k, CLIENT, CPORT);
@@ -952,11 +889,7 @@ START_TEST(dump_state)
 	ck_assert_ptr_nonnull(f);
 	replicad_dump(rp, f, now);
 	fclose(f);
-	for (unsigned i = 0; i < replicad_NCOUNTERS; i++) {
-		snprintf(line, sizeof(line), "%-28s %llu\n", replicad_counter_names[i],
-			 (unsigned long long)rp->c[i]);
-		ck_assert_msg(strstr(s, line) != NULL, "no line \"%s\" in:\n%s", line, s);
-	}
+	tp_assert_counter_lines(s, replicad_counter_names, rp->c, replicad_NCOUNTERS);
 	ck_assert_ptr_nonnull(strstr(s, "syn_delivered                1\n"));
 	ck_assert_ptr_nonnull(strstr(s, "state                        active\n"));
 	ck_assert_ptr_nonnull(strstr(s, "busy                         0\n"));
@@ -1021,11 +954,5 @@ static Suite *replicad_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(replicad_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tp_run_suite(replicad_suite());
 }

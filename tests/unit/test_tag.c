@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* Unit tests of the wlb tag option (the wire contract in wlb(7)). */
 #include <check.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "tag.h"
@@ -122,8 +121,6 @@ int main(void)
 {
 	Suite *s = suite_create("tag");
 	TCase *tc = tcase_create("tag");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, wire_format);
 	tcase_add_test(tc, find_round_trip);
@@ -132,9 +129,5 @@ int main(void)
 	tcase_add_test(tc, malformed_ours);
 	tcase_add_test(tc, no_room);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tp_run_suite(s);
 }

@@ -194,6 +194,23 @@ struct wlb_pkt tp_assert_mangled(const struct wlb_action *act, struct tp_pk *out
 	return p;
 }
 
+void tp_assert_accepted_unchanged(const struct wlb_action *act, const struct tp_pk *before,
+				  const struct tp_pk *k, unsigned n_emit)
+{
+	ck_assert_int_eq(act->verdict, WLB_ACCEPT);
+	ck_assert_uint_eq(act->n_emit, n_emit);
+	ck_assert_int_eq(memcmp(before->b, k->b, k->len), 0);
+}
+
+uint8_t *tp_heap_copy(const struct tp_pk *k)
+{
+	uint8_t *h = malloc(k->len ? k->len : 1);
+
+	ck_assert_ptr_nonnull(h);
+	memcpy(h, k->b, k->len);
+	return h;
+}
+
 void tp_assert_fuzz_outcome(const struct wlb_action *act, const uint8_t *given,
 			    const struct tp_pk *k, bool input_ok, int i)
 {

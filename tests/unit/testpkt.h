@@ -65,13 +65,13 @@ unsigned tp_tagged_syn_opts(uint8_t *o, uint8_t flags, uint32_t nonce, uint8_t v
 
 /* For a packet from tp_build() with no IP options and at least one TCP
  * option with a length byte (as the first option). */
-void tp_mut_empty(struct tp_pk *k);	 /* no bytes at all */
-void tp_mut_short(struct tp_pk *k);	 /* 19 bytes: less than an IP header */
-void tp_mut_version6(struct tp_pk *k);	 /* IP version 6 */
-void tp_mut_ihl4(struct tp_pk *k);	 /* IHL 4: less than the minimum */
-void tp_mut_ihl_beyond(struct tp_pk *k); /* IHL 15 in a datagram of 40 bytes */
-void tp_mut_doff4(struct tp_pk *k);	 /* TCP data offset 4: less than the minimum */
-void tp_mut_doff_beyond(struct tp_pk *k); /* TCP data offset 15 */
+void tp_mut_empty(struct tp_pk *k);	  /* no bytes at all */
+void tp_mut_short(struct tp_pk *k);	  /* 19 bytes: less than an IP header */
+void tp_mut_version6(struct tp_pk *k);	  /* IP version 6 */
+void tp_mut_ihl4(struct tp_pk *k);	  /* IHL 4: less than the minimum */
+void tp_mut_ihl_beyond(struct tp_pk *k);  /* IHL 15 in a datagram of 40 bytes */
+void tp_mut_doff4(struct tp_pk *k);	  /* TCP data offset 4: less than the minimum */
+void tp_mut_doff_beyond(struct tp_pk *k); /* TCP data offset 15: 60 bytes of header */
 void tp_mut_optlen0(struct tp_pk *k);	  /* the first option's length 0 */
 
 /* ----------------------------------------------------- policy decisions */
@@ -82,6 +82,13 @@ struct wlb_pkt tp_assert_valid(struct tp_pk *k, const uint8_t *data, size_t len)
 /* The decision was WLB_MANGLE and the new packet, copied into out, is valid
  * (tp_assert_valid()) and all of act->out_len; returns the view of out. */
 struct wlb_pkt tp_assert_mangled(const struct wlb_action *act, struct tp_pk *out);
+/* The decision was WLB_ACCEPT with n_emit packets emitted, and the packet
+ * decided on (k) is byte for byte what it was before (before). */
+void tp_assert_accepted_unchanged(const struct wlb_action *act, const struct tp_pk *before,
+				  const struct tp_pk *k, unsigned n_emit);
+/* An exact-size heap copy of k's bytes for a policy to decide on: ASan sees
+ * every byte read beyond it.  The caller frees it. */
+uint8_t *tp_heap_copy(const struct tp_pk *k);
 /* One decision of a randomized run, on the bytes given (a copy of k, the
  * input): the verdict is accept, drop or mangle; a mangled packet parses
  * and, when the input had valid checksums (input_ok), keeps them; an
