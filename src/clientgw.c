@@ -557,9 +557,9 @@ static void dump_flow(const struct wlb_flow *f, void *arg)
 	inet_ntop(AF_INET, &f->key.client.v4, c, sizeof(c));
 	inet_ntop(AF_INET, &f->key.server.v4, s, sizeof(s));
 	inet_ntop(AF_INET, &f->peer.v4, r, sizeof(r));
-	fprintf(out, "flow %s:%u %s:%u %s served_by=%s nonce=%08x%s\n", c,
+	fprintf(out, "flow %s:%u %s:%u %s config=%s served_by=%s nonce=%08x%s\n", c,
 		ntohs(f->key.client_port), s, ntohs(f->key.server_port), state_names[f->state % 3],
-		f->state == CGW_PENDING ? "-" : r, ntohl(f->nonce),
+		wlb_mode_name(flow_mode(f)), f->state == CGW_PENDING ? "-" : r, ntohl(f->nonce),
 		(f->flags & CGW_CLOSING) ? " closing" : "");
 }
 

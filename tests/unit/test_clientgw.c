@@ -1598,11 +1598,11 @@ START_TEST(dump_counters_and_flows)
 	ck_assert_int_eq(dump_value(s, "flows"), 3);
 	ck_assert_int_eq(dump_value(s, "flows_capacity"), 1024);
 	ck_assert_uint_eq(count_lines(s, "flow "), 3);
-	ck_assert_ptr_nonnull(strstr(s, "flow 192.0.2.2:40000 203.0.113.10:80 replica "
+	ck_assert_ptr_nonnull(strstr(s, "flow 192.0.2.2:40000 203.0.113.10:80 replica config=A "
 					"served_by=198.51.100.18 nonce=5eed0001\n"));
-	ck_assert_ptr_nonnull(strstr(s, "flow 198.51.100.1:50000 203.0.113.10:80 pending "
+	ck_assert_ptr_nonnull(strstr(s, "flow 198.51.100.1:50000 203.0.113.10:80 pending config=A "
 					"served_by=- nonce=5eed0002\n"));
-	ck_assert_ptr_nonnull(strstr(s, "flow 192.0.2.2:40001 203.0.113.10:80 direct "
+	ck_assert_ptr_nonnull(strstr(s, "flow 192.0.2.2:40001 203.0.113.10:80 direct config=A "
 					"served_by=203.0.113.10 nonce=5eed0003 closing\n"));
 	free(s);
 	/* an empty table: counters only */
