@@ -744,9 +744,9 @@ lab_topology() {
 	printf '      |   link "client": %s ms one-way%s\n' "$c" "$( [ "$c" -gt 0 ] && echo ", queue 100")"
 	printf '  %-9s %-22s cgw0 %s/30   sgw0 %s/30   (router)\n' wan "[$(lab_ns wan)]" \
 		"$LAB_WAN_CGW_IP" "$LAB_WAN_SGW_IP"
-	printf '      |   link "origin": %s ms one-way%s\n' "$o" "$( [ "$o" -gt 0 ] && echo ", queue 101")"
 	printf '      +-- %-9s %-22s wan0 %s/30  lan0 %s/28   (router)\n' sgw "[$(lab_ns sgw)]" \
 		"$LAB_SGW_IP" "$LAB_SGW_LAN_IP"
+	printf '      |     |   link "origin": %s ms one-way%s\n' "$o" "$( [ "$o" -gt 0 ] && echo ", queue 101 in sgw")"
 	printf '      |     +-- %-9s %-18s eth0 %s/28   HTTP\n' origin "[$(lab_ns origin)]" "$LAB_ORIGIN_IP"
 	for ((k = 1; k <= LAB_REPLICAS; k++)); do
 		d=$(lab_delay "replica$k")
