@@ -112,6 +112,8 @@ check_availability() {
 	unset WLB_REPLICA1_STATE
 	wlb_reload replica1
 	expect_served replica1 "replica1 enabled again" || rc=1
+	# the loser's tunnelled RST (B, C) needs its replicad: let it arrive
+	sleep 0.5
 
 	wlb_stop replica1 && wlb_stop replica2
 	expect_served origin "no replica daemon running" || rc=1

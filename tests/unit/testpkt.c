@@ -233,6 +233,66 @@ void tp_assert_fuzz_outcome(const struct wlb_action *act, const uint8_t *given,
 	}
 }
 
+/* ------------------------------------------------------------ IP-in-IP */
+
+void tp_encap(struct tp_pk *out, const struct tp_pk *inner, const char *src, const char *dst)
+{
+	uint8_t tmp[TP_PKT_CAP];
+	struct wlb_pkt p;
+
+	ck_assert_uint_le(inner->len + 20, sizeof(out->b));
+	memcpy(tmp, inner->b, inner->len);
+	/* the encapsulation reads only data and len */
+	memset(&p, 0, sizeof(p));
+	p.data = tmp;
+	p.len = inner->len;
+	p.cap = sizeof(tmp);
+	out->len = wlb_ipip_encap(&p, out->b, sizeof(out->b), tp_addr(src), tp_addr(dst), 64);
+	ck_assert_uint_eq(out->len, inner->len + 20);
+}
+
+struct wlb_pkt tp_assert_ipip(struct tp_pk *k, const uint8_t *data, size_t len,
+			      struct wlb_pkt *inner)
+{
+	struct wlb_pkt p;
+
+	ck_assert_uint_gt(len, 40);
+	ck_assert_uint_le(len, sizeof(k->b));
+	memcpy(k->b, data, len);
+	k->len = len;
+	ck_assert_int_eq(wlb_pkt_parse(&p, k->b, k->len, sizeof(k->b)), WLB_PKT_NOT_TCP);
+	ck_assert_uint_eq(p.proto, WLB_IPPROTO_IPIP);
+	ck_assert_uint_eq(p.ihl, 20);
+	ck_assert(!p.frag);
+	ck_assert_uint_eq(p.thl, 0);
+	ck_assert_uint_eq(p.len, len);
+	ck_assert(wlb_pkt_csum_ok(&p));
+	ck_assert_int_eq(wlb_ipip_decap(&p, inner), WLB_PKT_OK);
+	ck_assert_uint_eq(inner->len, len - 20);
+	ck_assert(wlb_pkt_csum_ok(inner));
+	return p;
+}
+
+struct wlb_pkt tp_assert_mangled_ipip(const struct wlb_action *act, struct tp_pk *out,
+				      struct wlb_pkt *inner)
+{
+	ck_assert_int_eq(act->verdict, WLB_MANGLE);
+	ck_assert_ptr_nonnull(act->out);
+	return tp_assert_ipip(out, act->out, act->out_len, inner);
+}
+
+int tp_mss(const struct wlb_pkt *p)
+{
+	unsigned off, olen;
+	const uint8_t *o;
+
+	if (wlb_tcp_opt_find(p, WLB_TCPOPT_MSS, &off, &olen) != 1)
+		return -1;
+	ck_assert_uint_eq(olen, 4);
+	o = wlb_tcp_hdr(p) + off;
+	return o[2] << 8 | o[3];
+}
+
 uint64_t tp_counters_sum(const uint64_t *c, unsigned n)
 {
 	uint64_t t = 0;

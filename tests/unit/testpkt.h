@@ -96,6 +96,25 @@ uint8_t *tp_heap_copy(const struct tp_pk *k);
 void tp_assert_fuzz_outcome(const struct wlb_action *act, const uint8_t *given,
 			    const struct tp_pk *k, bool input_ok, int i);
 
+/* ------------------------------------------------------------ IP-in-IP */
+
+/* Encapsulate the packet in inner (IPv4-in-IPv4, src -> dst, TTL 64, as
+ * wlb_ipip_encap() does) into out. */
+void tp_encap(struct tp_pk *out, const struct tp_pk *inner, const char *src, const char *dst);
+/* Copy len bytes of data into k and assert an IP-in-IP packet: an outer
+ * header of 20 bytes with a valid checksum, protocol 4, not a fragment, its
+ * total length all of len; inside, an IPv4/TCP packet that parses to the
+ * end with valid checksums.  Returns the outer view; *inner is the inner
+ * one (pointing into k). */
+struct wlb_pkt tp_assert_ipip(struct tp_pk *k, const uint8_t *data, size_t len,
+			      struct wlb_pkt *inner);
+/* The decision was WLB_MANGLE and the new packet, copied into out, is
+ * IP-in-IP (tp_assert_ipip()); returns the outer view, *inner the inner. */
+struct wlb_pkt tp_assert_mangled_ipip(const struct wlb_action *act, struct tp_pk *out,
+				      struct wlb_pkt *inner);
+/* The value of the packet's MSS option, or -1 when it has none. */
+int tp_mss(const struct wlb_pkt *p);
+
 /* The sum of n counters. */
 uint64_t tp_counters_sum(const uint64_t *c, unsigned n);
 /* The dump has the line wlb_counters_print() writes for each of n counters. */
