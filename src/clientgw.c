@@ -240,8 +240,8 @@ static bool from_winner(const struct wlb_flow *f, const struct from_server *s)
  * the flow's configuration tells a replica to answer (plain in A, from
  * inside a tunnel with the origin's source in B and C).
  */
-static bool answers(const struct wlb_flow *f, const struct from_server *s,
-		    const struct wlb_tag *t, int tagged)
+static bool answers(const struct wlb_flow *f, const struct from_server *s, const struct wlb_tag *t,
+		    int tagged)
 {
 	bool echo = tagged == 1 && (t->flags & WLB_TAG_ECHO) && t->nonce == f->nonce;
 
@@ -450,6 +450,21 @@ static bool winner_sent(const struct wlb_flow *f, const struct from_server *s)
 	return s->via == f->peer.v4 && src == f->key.server.v4;
 }
 
+/* In C everything of a replica-served connection arrives tunnelled: a plain
+ * packet with the origin's source for it is somebody else's. */
+static bool forged_origin(struct clientgw *gw, const struct from_server *s,
+			  const struct wlb_flow_key *k, uint64_t now)
+{
+	struct wlb_flow *f = NULL;
+
+	while ((f = wlb_flow_lookup_endpoint(gw->flows, k->client, k->client_port, k->server_port,
+					     f, now)))
+		if (f->state == CGW_REPLICA && flow_mode(f) == WLB_MODE_C &&
+		    f->key.server.v4 == k->server.v4)
+			return true;
+	return false;
+}
+
 static void server_packet(struct clientgw *gw, struct from_server *s, uint64_t now,
 			  struct wlb_action *act)
 {
@@ -463,9 +478,10 @@ static void server_packet(struct clientgw *gw, struct from_server *s, uint64_t n
 			return;
 		}
 	}
-	if (s->via) {
+	if (s->via || forged_origin(gw, s, &k, now)) {
 		/* a tunnel packet for one of our client's ports that no
-		 * winner sent: configuration C lets us refuse it */
+		 * winner sent, or the origin's source on a connection a
+		 * replica tunnels: configuration C lets us refuse both */
 		gw->c[tunnel_rejected]++;
 		act->verdict = WLB_DROP;
 		return;
@@ -477,7 +493,7 @@ static void server_packet(struct clientgw *gw, struct from_server *s, uint64_t n
 static void server_tunnel(struct clientgw *gw, struct wlb_pkt *outer, uint64_t now,
 			  struct wlb_action *act)
 {
-	struct from_server s = { .via = wlb_ip_saddr(outer) };
+	struct from_server s = {.via = wlb_ip_saddr(outer)};
 	struct wlb_flow_key k;
 
 	/* the kernel resumes after our verdict with the outer header's
@@ -504,7 +520,7 @@ static void server_tunnel(struct clientgw *gw, struct wlb_pkt *outer, uint64_t n
 static void server_plain(struct clientgw *gw, struct wlb_pkt *p, uint64_t now,
 			 struct wlb_action *act)
 {
-	struct from_server s = { .p = *p };
+	struct from_server s = {.p = *p};
 
 	if (wlb_tcp_is_synack(p))
 		server_synack(gw, &s, now, act);

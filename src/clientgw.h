@@ -17,29 +17,29 @@
 #include "daemon.h"
 #include "flow.h"
 
-#define CLIENTGW_COUNTERS(X)                                                   \
-	X(syn_tagged, "client SYNs tagged and recorded")                       \
-	X(syn_retransmit, "retransmitted SYNs (same nonce, or to the winner)") \
-	X(syn_noroom, "SYNs sent on untagged: no TCP option room")             \
-	X(syn_pretagged, "SYNs that already carried a tag: passed untouched")  \
-	X(syn_not_web, "SYNs to other ports or excluded destinations")         \
-	X(synack_origin_won, "connections the origin answered first")          \
-	X(synack_replica_won, "connections a replica answered first")          \
-	X(synack_retransmit, "SYN-ACKs retransmitted by the winner, passed")   \
-	X(synack_late_reset, "late SYN-ACKs dropped, their sender reset")      \
-	X(synack_spoofed, "SYN-ACKs without a valid echo dropped")             \
-	X(to_replica, "client packets redirected to the replica")              \
-	X(from_replica, "replica packets given the origin source")             \
-	X(direct_passed, "packets of origin-served connections")               \
-	X(unknown_passed, "packets of no recorded connection, passed")         \
-	X(malformed_passed, "unparseable packets, passed unchanged")           \
+#define CLIENTGW_COUNTERS(X)                                                             \
+	X(syn_tagged, "client SYNs tagged and recorded")                                 \
+	X(syn_retransmit, "retransmitted SYNs (same nonce, or to the winner)")           \
+	X(syn_noroom, "SYNs sent on untagged: no TCP option room")                       \
+	X(syn_pretagged, "SYNs that already carried a tag: passed untouched")            \
+	X(syn_not_web, "SYNs to other ports or excluded destinations")                   \
+	X(synack_origin_won, "connections the origin answered first")                    \
+	X(synack_replica_won, "connections a replica answered first")                    \
+	X(synack_retransmit, "SYN-ACKs retransmitted by the winner, passed")             \
+	X(synack_late_reset, "late SYN-ACKs dropped, their sender reset")                \
+	X(synack_spoofed, "SYN-ACKs without a valid echo dropped")                       \
+	X(to_replica, "client packets redirected to the replica")                        \
+	X(from_replica, "replica packets given the origin source")                       \
+	X(direct_passed, "packets of origin-served connections")                         \
+	X(unknown_passed, "packets of no recorded connection, passed")                   \
+	X(malformed_passed, "unparseable packets, passed unchanged")                     \
 	X(from_replica_untouched, "configuration B: replica packets passed as they are") \
-	X(tunnel_encap, "configuration C: client packets tunnelled to the replica") \
-	X(tunnel_decap, "configuration C: replica packets taken out of the tunnel") \
-	X(tunnel_rejected, "tunnel packets for our clients no winner sent: dropped") \
-	X(tunnel_too_big, "client packets too big to tunnel: dropped")          \
-	X(mss_clamped, "MSS options lowered to fit the tunnel")                  \
-	X(closed, "connections closed (FIN both ways or RST)")                 \
+	X(tunnel_encap, "configuration C: client packets tunnelled to the replica")      \
+	X(tunnel_decap, "configuration C: replica packets taken out of the tunnel")      \
+	X(tunnel_rejected, "tunnel packets for our clients no winner sent: dropped")     \
+	X(tunnel_too_big, "client packets too big to tunnel: dropped")                   \
+	X(mss_clamped, "MSS options lowered to fit the tunnel")                          \
+	X(closed, "connections closed (FIN both ways or RST)")                           \
 	X(rst_unsent, "RSTs that found no emit slot")
 
 WLB_COUNTERS_ENUM(clientgw, CLIENTGW_COUNTERS)

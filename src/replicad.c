@@ -131,8 +131,13 @@ static void redirected_syn(struct replicad *r, struct wlb_pkt *outer, uint64_t n
 	else if (wlb_tag_mode(&t) == WLB_MODE_C && wlb_tcp_clamp_mss(&in, tunnel_mss(r)))
 		r->c[mss_clamped]++;
 	k = key_from_client(&in);
-	/* a retransmitted SYN restarts the wait for its SYN-ACK */
+	/* a retransmitted SYN restarts the wait for its SYN-ACK; a new
+	 * connection on the port of a closing one starts afresh */
 	f = wlb_flow_lookup(r->flows, &k, now);
+	if (f && (f->nonce != t.nonce || (f->flags & RPD_CLOSING))) {
+		f->flags = 0;
+		wlb_flow_set_class(r->flows, f, WLB_FLOW_PENDING);
+	}
 	if (f)
 		wlb_flow_touch(r->flows, f, now, r->conf->replicad.flow_timeout_ms);
 	else
@@ -178,6 +183,10 @@ static void local_synack(struct replicad *r, struct wlb_flow *f, struct wlb_pkt 
 			  WLB_SCRATCH_SIZE - WLB_IP_MINHDR) != WLB_PKT_OK ||
 	    wlb_tag_add(p, wlb_tag_flags(true, f->state, true), f->nonce) != WLB_PKT_OK) {
 		r->c[synack_noroom]++;
+		/* in B and C it would leave bearing the origin's source and
+		 * no proof: the gateway would take it for the origin's own */
+		if (f->state != WLB_MODE_A)
+			act->verdict = WLB_DROP;
 		return;
 	}
 	r->c[synack_echoed]++;
@@ -191,9 +200,9 @@ static void local_synack(struct replicad *r, struct wlb_flow *f, struct wlb_pkt 
 	wlb_flow_touch(r->flows, f, now, r->conf->replicad.idle_ms);
 	/* encapsulating in place: the scratch has the room in front */
 	act->verdict = WLB_MANGLE;
-	act->out_len = (uint32_t)wlb_ipip_encap(p, act->scratch, WLB_SCRATCH_SIZE,
-						r->conf->replicad.service_address, wlb_ip_daddr(p),
-						64);
+	act->out_len =
+		(uint32_t)wlb_ipip_encap(p, act->scratch, WLB_SCRATCH_SIZE,
+					 r->conf->replicad.service_address, wlb_ip_daddr(p), 64);
 	act->out = act->scratch;
 	if (!act->out_len)
 		act->verdict = WLB_ACCEPT;

@@ -17,20 +17,20 @@
 #include "daemon.h"
 #include "flow.h"
 
-#define REPLICAD_COUNTERS(X)                                                        \
-	X(syn_delivered, "encapsulated SYNs delivered to the local server")         \
-	X(drop_not_redirector, "encapsulated packets from unknown sources dropped") \
-	X(drop_malformed, "encapsulated packets that are not a tagged SYN dropped") \
-	X(drop_inactive, "SYNs ignored: replica disabled or draining")              \
-	X(drop_busy, "SYNs dropped: replica busy")                                  \
-	X(drop_mode, "SYNs dropped: configuration not served here")                 \
-	X(synack_echoed, "SYN-ACKs given the echo option")                          \
-	X(synack_noroom, "SYN-ACKs without option room for the echo")               \
+#define REPLICAD_COUNTERS(X)                                                           \
+	X(syn_delivered, "encapsulated SYNs delivered to the local server")            \
+	X(drop_not_redirector, "encapsulated packets from unknown sources dropped")    \
+	X(drop_malformed, "encapsulated packets that are not a tagged SYN dropped")    \
+	X(drop_inactive, "SYNs ignored: replica disabled or draining")                 \
+	X(drop_busy, "SYNs dropped: replica busy")                                     \
+	X(drop_mode, "SYNs dropped: configuration not served here")                    \
+	X(synack_echoed, "SYN-ACKs given the echo option")                             \
+	X(synack_noroom, "SYN-ACKs without option room for the echo")                  \
 	X(b_readdressed, "configuration B: client packets given the origin's address") \
-	X(b_spoofed_sent, "configuration B: packets sent as the origin, untouched") \
-	X(tunnel_received, "configurations B, C: client-side tunnel packets taken") \
-	X(tunnel_sent, "configuration C: packets tunnelled to the client")        \
-	X(mss_clamped, "configuration C: SYN MSS lowered to fit the tunnel")      \
+	X(b_spoofed_sent, "configuration B: packets sent as the origin, untouched")    \
+	X(tunnel_received, "configurations B, C: client-side tunnel packets taken")    \
+	X(tunnel_sent, "configuration C: packets tunnelled to the client")             \
+	X(mss_clamped, "configuration C: SYN MSS lowered to fit the tunnel")           \
 	X(other_passed, "packets of no redirected connection, passed")
 
 WLB_COUNTERS_ENUM(replicad, REPLICAD_COUNTERS)

@@ -33,9 +33,10 @@ struct daemon_rules {
 	int (*extra)(const struct wlb_conf *c, bool add, bool dry);
 };
 
-#define NOMATCH ((struct wlb_nft_match){ WLB_M_NONE, 0, 0, NULL })
-#define MATCH(k, a, b) ((struct wlb_nft_match){ (k), (a), (b), NULL })
-#define SYNACK MATCH(WLB_M_TCP_FLAGS, WLB_TCP_SYN | WLB_TCP_ACK | WLB_TCP_RST, WLB_TCP_SYN | WLB_TCP_ACK)
+#define NOMATCH ((struct wlb_nft_match){WLB_M_NONE, 0, 0, NULL})
+#define MATCH(k, a, b) ((struct wlb_nft_match){(k), (a), (b), NULL})
+#define SYNACK \
+	MATCH(WLB_M_TCP_FLAGS, WLB_TCP_SYN | WLB_TCP_ACK | WLB_TCP_RST, WLB_TCP_SYN | WLB_TCP_ACK)
 
 static void rule3(struct wlb_nft_table *t, unsigned chain, enum wlb_nft_action action,
 		  uint16_t queue, struct wlb_nft_match m0, struct wlb_nft_match m1,
@@ -67,7 +68,6 @@ static unsigned chain(struct wlb_nft_table *t, const char *name, unsigned hook, 
 	t->chains[t->n_chains] = (struct wlb_nft_chain){name, hook, prio};
 	return t->n_chains++;
 }
-
 
 static bool web_port(const struct wlb_clientgw_conf *g, unsigned p)
 {
@@ -101,6 +101,12 @@ static void clientgw_replies(const struct wlb_conf *c, struct wlb_nft_table *t, 
 			for (unsigned k = 0; s->mode == WLB_MODE_A && k < s->n_replicas; k++)
 				rule(t, pre, WLB_A_QUEUE, g->queue,
 				     MATCH(WLB_M_SADDR, s->replicas[k], 0),
+				     MATCH(WLB_M_TCP_SPORT, p, 0));
+			/* C: a plain packet bearing the origin's source for a
+			 * connection a replica serves is forged; seen, dropped */
+			if (s->mode == WLB_MODE_C)
+				rule(t, pre, WLB_A_QUEUE, g->queue,
+				     MATCH(WLB_M_SADDR, s->origin, 0),
 				     MATCH(WLB_M_TCP_SPORT, p, 0));
 		}
 	}
@@ -194,14 +200,16 @@ static void build_replicad(const struct wlb_conf *c, struct wlb_nft_table *t)
 			     MATCH(WLB_M_TCP_SPORT, c->services[i].ports[j], 0));
 }
 
-/* In B and C a replica answers as the origin: it owns the origins'
- * addresses while its rules are installed. */
+/* In B and C a replica answers as the origin: it owns the addresses of
+ * the replicable origins while its rules are installed. */
 static int replicad_addresses(const struct wlb_conf *c, bool add, bool dry)
 {
 	char err[256], a[INET_ADDRSTRLEN];
 	int ret = 0;
 
 	for (unsigned i = 0; i < c->n_services; i++) {
+		if (!c->services[i].replicable)
+			continue;
 		inet_ntop(AF_INET, &c->services[i].origin, a, sizeof(a));
 		if (dry) {
 			printf("ip address %s %s/32 dev lo\n", add ? "add" : "del", a);

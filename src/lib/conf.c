@@ -738,9 +738,9 @@ static int parse_clientgw_lists(struct ctx *x, const config_setting_t *g,
 
 static int parse_clientgw(struct ctx *x, const config_setting_t *root, struct wlb_conf *c)
 {
-	static const char *const names[] = {"queue",	     "web_ports", "include",
-					    "exclude",	     "flows",	  "half_open_timeout",
-					    "idle_timeout",  "linger",	  "rst_mark",
+	static const char *const names[] = {"queue",	     "web_ports",  "include",
+					    "exclude",	     "flows",	   "half_open_timeout",
+					    "idle_timeout",  "linger",	   "rst_mark",
 					    "configuration", "tunnel_mtu", NULL};
 	struct wlb_clientgw_conf *cg = &c->clientgw;
 	const config_setting_t *g;
@@ -822,10 +822,10 @@ static int parse_replicad_limits(struct ctx *x, const config_setting_t *g,
 
 static int parse_replicad(struct ctx *x, const config_setting_t *root, struct wlb_conf *c)
 {
-	static const char *const names[] = {"queue", "service_address", "redirectors",
-					    "state", "max_established", "max_load1",
-					    "flows", "flow_timeout",	"idle_timeout",
-					    "linger", "tunnel_mtu", NULL};
+	static const char *const names[] = {"queue",  "service_address", "redirectors",
+					    "state",  "max_established", "max_load1",
+					    "flows",  "flow_timeout",	 "idle_timeout",
+					    "linger", "tunnel_mtu",	 NULL};
 	struct wlb_replicad_conf *r = &c->replicad;
 	const config_setting_t *g, *s;
 	long long v;

@@ -93,7 +93,7 @@ struct wlb_replicad_conf {
 	uint32_t flow_timeout_ms; /* how long a nonce waits for its SYN-ACK */
 	uint32_t idle_ms;	  /* configurations B and C: connection idle timeout */
 	uint32_t linger_ms;	  /* ... and after FIN both ways or RST */
-	uint16_t tunnel_mtu;	  /* configurations B and C: MTU the tunnel must fit */
+	uint16_t tunnel_mtu;	  /* configuration C: MTU the tunnel must fit */
 };
 
 struct wlb_conf {

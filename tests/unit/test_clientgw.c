@@ -1,14 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * Unit tests of the wlb-clientgw policy (configuration A): clientgw_decide()
- * is driven with crafted packets on a simulated clock, every branch of
- * FIG. 2 (tag the SYN), FIG. 5A (the first SYN-ACK wins) and FIG. 6A (carry
- * the connection to the winner), plus malformed input and a randomized
- * robustness run.  Every packet the policy emits or mangles is parsed again
- * and its checksums verified.
+ * Unit tests of the wlb-clientgw policy: clientgw_decide() is driven with
+ * crafted packets on a simulated clock, every branch of FIG. 2 (tag the
+ * SYN), FIG. 5A-C (the first SYN-ACK wins, plain or out of its tunnel) and
+ * FIG. 6A-C (carry the connection to the winner: translated both ways in A,
+ * readdressed one way in B, tunnelled both ways in C), connections of
+ * different configurations side by side, plus malformed input and a
+ * randomized robustness run.  Every packet the policy emits or mangles is
+ * parsed again (IP-in-IP ones outside and inside) and its checksums
+ * verified.
  *
  * Tests in the "regressions" case pin down defects found in review and
- * fixed (see the comment above each).
+ * fixed (see the comment above each); those in "regressions_pending" pin
+ * down defects not fixed yet, and fail until they are.
  */
 #include <check.h>
 #include <stdio.h>
@@ -1617,10 +1621,914 @@ START_TEST(dump_counters_and_flows)
 }
 END_TEST
 
+/* ================================================= configurations B and C */
+
+#define BORIGIN "203.0.113.40" /* configuration B, replicable */
+#define CORIGIN "203.0.113.50" /* configuration C */
+#define TUNNEL_MSS 1440	       /* tunnel_mtu 1500 - outer IP - inner IP - TCP */
+
+static const char conf_bc[] =
+	"services = (\n"
+	"  { origin = \"203.0.113.10\"; ports = [ 80 ]; configuration = \"A\";\n"
+	"    replicas = [ \"198.51.100.18\", \"198.51.100.22\" ]; },\n"
+	"  { origin = \"203.0.113.40\"; ports = [ 80 ]; configuration = \"B\";\n"
+	"    replicas = [ \"198.51.100.18\", \"198.51.100.22\" ]; },\n"
+	"  { origin = \"203.0.113.50\"; ports = [ 80 ]; configuration = \"C\";\n"
+	"    replicas = [ \"198.51.100.18\", \"198.51.100.22\" ]; }\n"
+	");\n"
+	"clientgw: {\n"
+	"  queue = 0;\n"
+	"  flows = 1024;\n"
+	"  half_open_timeout = 10.0;\n"
+	"  idle_timeout = 300;\n"
+	"  linger = 2.0;\n"
+	"  configuration = \"A\";\n"
+	"  tunnel_mtu = 1500;\n"
+	"};\n";
+
+/* The same with a smaller tunnel: the MSS follows the setting. */
+static const char conf_bc_mtu1000[] =
+	"services = ( { origin = \"203.0.113.50\"; ports = [ 80 ]; configuration = \"C\"; } );\n"
+	"clientgw: { queue = 0; tunnel_mtu = 1000; };\n";
+
+static void setup_bc(void)
+{
+	start(conf_bc);
+}
+
+/* A SYN-ACK from src (the origin's address, as a B or C replica sends it)
+ * to CLIENT:cport with an MSS option and a wlb tag of the given flags. */
+static void mk_bc_synack(struct tp_pk *k, const char *src, uint16_t cport, uint8_t tag_flags,
+			 uint32_t nonce, uint16_t mss)
+{
+	uint8_t o[16] = {2, 4, (uint8_t)(mss >> 8), (uint8_t)mss, 1, 1};
+
+	tp_tag_opt(o + 6, tag_flags, nonce, WLB_TAG_VERSION);
+	build(k, src, CLIENT, 80, cport, WLB_TCP_SYN | WLB_TCP_ACK, SERVER_ISN, CLIENT_ISN + 1, o,
+	      sizeof(o), 0);
+}
+
+/* The echo a replica answering in configuration mode puts in its SYN-ACK. */
+static uint8_t echo_of(enum wlb_mode mode)
+{
+	return wlb_tag_flags(true, mode, true);
+}
+
+static struct wlb_flow *flow_of(const char *client, const char *server, uint16_t cport)
+{
+	struct wlb_flow_key key;
+
+	memset(&key, 0, sizeof(key));
+	key.client.v4 = tp_addr(client);
+	key.server.v4 = tp_addr(server);
+	key.client_port = tp_port(cport);
+	key.server_port = tp_port(80);
+	return wlb_flow_lookup(gw->flows, &key, now);
+}
+
+/* CLIENT's SYN to server:80 goes out tagged with the configuration of the
+ * server's entry; returns the nonce. */
+static uint32_t bc_open(const char *server, uint16_t cport, enum wlb_mode mode)
+{
+	struct tp_pk k;
+	struct wlb_pkt p;
+	struct wlb_tag t;
+
+	mk_syn(&k, CLIENT, server, cport, 80);
+	to_server(&k);
+	p = mangled();
+	ck_assert_int_eq(wlb_tag_find(&p, &t), 1);
+	ck_assert_uint_eq(t.flags, wlb_tag_flags(true, mode, false));
+	ck_assert_int_eq(wlb_tag_mode(&t), mode);
+	ck_assert_int_eq(tp_mss(&p), mode == WLB_MODE_C ? TUNNEL_MSS : 1460);
+	return t.nonce;
+}
+
+/* replica's tunnelled SYN-ACK (inner server -> CLIENT, the echo, MSS 1460)
+ * wins: what the client gets is the inner SYN-ACK without the echo. */
+static void bc_replica_wins(const char *server, uint16_t cport, const char *replica,
+			    enum wlb_mode mode, uint32_t nonce)
+{
+	struct tp_pk in, k;
+	struct wlb_pkt p;
+	struct wlb_tag t;
+	struct wlb_flow *f;
+	uint64_t won = gw->c[synack_replica_won];
+
+	mk_bc_synack(&in, server, cport, echo_of(mode), nonce, 1460);
+	tp_encap(&k, &in, replica, CLIENT);
+	from_server(&k);
+	p = mangled();
+	ck_assert_uint_eq(act->n_emit, 0);
+	/* out of the tunnel, in place */
+	ck_assert_ptr_eq(act->out, k.b + 20);
+	ck_assert_uint_eq(p.proto, WLB_IPPROTO_TCP);
+	ck_assert_uint_eq(p.len, in.len);
+	ck_assert_uint_eq(wlb_ip_saddr(&p), tp_addr(server));
+	ck_assert_uint_eq(wlb_ip_daddr(&p), tp_addr(CLIENT));
+	ck_assert(wlb_tcp_is_synack(&p));
+	same_tcp(&p, &in);
+	ck_assert_int_eq(wlb_tag_find(&p, &t), 0);
+	ck_assert_int_eq(tp_mss(&p), mode == WLB_MODE_C ? TUNNEL_MSS : 1460);
+	ck_assert_uint_eq(gw->c[synack_replica_won], won + 1);
+	f = flow_of(CLIENT, server, cport);
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(f->state, CGW_REPLICA);
+	ck_assert_uint_eq(f->peer.v4, tp_addr(replica));
+}
+
+/* The one packet emitted: a RST for loser, tunnelled as the loser answered
+ * (outer CLIENT -> loser, inner CLIENT:cport -> server:80). */
+static void check_tunnelled_rst(const char *loser, const char *server, uint16_t cport, uint32_t seq)
+{
+	struct tp_pk e;
+	struct wlb_pkt o, r;
+
+	ck_assert_uint_eq(act->n_emit, 1);
+	o = tp_assert_ipip(&e, act->emit[0].data, act->emit[0].len, &r);
+	ck_assert_uint_eq(o.len, 60);
+	ck_assert_uint_eq(wlb_ip_saddr(&o), tp_addr(CLIENT));
+	ck_assert_uint_eq(wlb_ip_daddr(&o), tp_addr(loser));
+	ck_assert_uint_eq(r.len, 40);
+	ck_assert_uint_eq(r.proto, WLB_IPPROTO_TCP);
+	ck_assert_uint_eq(wlb_ip_saddr(&r), tp_addr(CLIENT));
+	ck_assert_uint_eq(wlb_ip_daddr(&r), tp_addr(server));
+	ck_assert_uint_eq(ntohs(wlb_tcp_sport(&r)), cport);
+	ck_assert_uint_eq(ntohs(wlb_tcp_dport(&r)), 80);
+	ck_assert_uint_eq(r.flags, WLB_TCP_RST);
+	ck_assert_uint_eq(wlb_tcp_seq(&r), seq);
+	ck_assert_uint_eq(wlb_tcp_payload_len(&r), 0);
+}
+
+/* A data segment from server:80 to CLIENT:cport, tunnelled from outer. */
+static void mk_tunnelled_seg(struct tp_pk *k, struct tp_pk *in, const char *outer,
+			     const char *server, uint16_t cport, uint8_t flags, size_t paylen)
+{
+	mk_seg(in, server, CLIENT, 80, cport, flags, paylen);
+	tp_encap(k, in, outer, CLIENT);
+}
+
+/* A client packet of a C connection leaves tunnelled to replica, the
+ * client's packet inside byte for byte. */
+static void expect_tunnelled_to(const char *server, uint16_t cport, const char *replica,
+				uint8_t flags, size_t paylen)
+{
+	struct tp_pk k;
+	struct wlb_pkt o, in;
+	uint64_t before = gw->c[tunnel_encap];
+
+	mk_seg(&k, CLIENT, server, cport, 80, flags, paylen);
+	to_server(&k);
+	o = tp_assert_mangled_ipip(act, &outbuf, &in);
+	ck_assert_uint_eq(act->n_emit, 0);
+	ck_assert_uint_eq(wlb_ip_saddr(&o), tp_addr(CLIENT));
+	ck_assert_uint_eq(wlb_ip_daddr(&o), tp_addr(replica));
+	ck_assert_uint_eq(o.len, k.len + 20);
+	ck_assert_uint_eq(outbuf.b[8], 64);		      /* outer TTL */
+	ck_assert_uint_eq(outbuf.b[6] & 0x40, k.b[6] & 0x40); /* DF copied */
+	ck_assert_uint_eq(outbuf.b[1], k.b[1]);		      /* TOS copied */
+	ck_assert_uint_eq(in.len, k.len);
+	ck_assert_mem_eq(outbuf.b + 20, k.b, k.len);
+	ck_assert_uint_eq(gw->c[tunnel_encap], before + 1);
+}
+
+/* A tunnel packet of a C connection from replica comes out of the tunnel:
+ * the inner packet, byte for byte. */
+static void expect_decapsulated(const char *replica, const char *server, uint16_t cport,
+				uint8_t flags, size_t paylen)
+{
+	struct tp_pk k, in;
+	struct wlb_pkt p;
+	uint64_t before = gw->c[tunnel_decap];
+
+	mk_tunnelled_seg(&k, &in, replica, server, cport, flags, paylen);
+	from_server(&k);
+	p = mangled();
+	ck_assert_uint_eq(act->n_emit, 0);
+	ck_assert_ptr_eq(act->out, k.b + 20);
+	ck_assert_uint_eq(p.proto, WLB_IPPROTO_TCP);
+	ck_assert_uint_eq(p.len, in.len);
+	ck_assert_mem_eq(outbuf.b, in.b, in.len);
+	ck_assert_uint_eq(gw->c[tunnel_decap], before + 1);
+}
+
+/* --------------------------------------------------- configuration B */
+
+START_TEST(b_syn_tagged_mode_b)
+{
+	struct tp_pk k;
+	struct wlb_pkt p;
+
+	ck_assert_uint_eq(bc_open(BORIGIN, CPORT, WLB_MODE_B), nonce_n(1));
+	/* apart from the tag, the SYN is the client's: no MSS clamp in B */
+	p = tp_parse(outbuf.b, outbuf.len, sizeof(outbuf.b));
+	mk_syn(&k, CLIENT, BORIGIN, CPORT, 80);
+	same_tcp(&p, &k);
+	ck_assert_mem_eq(outbuf.b + 40, tp_linux_syn_opts, 20);
+	ck_assert_uint_eq(gw->c[syn_tagged], 1);
+	ck_assert_uint_eq(gw->c[mss_clamped], 0);
+	ck_assert_uint_eq(flow_of(CLIENT, BORIGIN, CPORT)->state, CGW_PENDING);
+}
+END_TEST
+
+START_TEST(b_tunnelled_synack_wins)
+{
+	uint32_t n = bc_open(BORIGIN, CPORT, WLB_MODE_B);
+
+	bc_replica_wins(BORIGIN, CPORT, REPLICA1, WLB_MODE_B, n);
+	ck_assert_uint_eq(gw->c[mss_clamped], 0);
+	ck_assert_uint_eq(gw->c[synack_spoofed] + gw->c[synack_late_reset], 0);
+	ck_assert_uint_eq(nflows(), 1);
+}
+END_TEST
+
+START_TEST(b_client_packets_to_replica)
+{
+	uint32_t n = bc_open(BORIGIN, CPORT, WLB_MODE_B);
+
+	bc_replica_wins(BORIGIN, CPORT, REPLICA2, WLB_MODE_B, n);
+	expect_to_replica(CLIENT, BORIGIN, CPORT, REPLICA2, WLB_TCP_ACK, 0);
+	expect_to_replica(CLIENT, BORIGIN, CPORT, REPLICA2, WLB_TCP_ACK | WLB_TCP_PSH, 700);
+	ck_assert_uint_eq(gw->c[to_replica], 2);
+	ck_assert_uint_eq(gw->c[tunnel_encap], 0);
+}
+END_TEST
+
+START_TEST(b_replica_packets_untouched)
+{
+	struct tp_pk k, in;
+	uint32_t n = bc_open(BORIGIN, CPORT, WLB_MODE_B);
+
+	bc_replica_wins(BORIGIN, CPORT, REPLICA1, WLB_MODE_B, n);
+	/* the replica sends as the origin: nothing to do */
+	mk_seg(&k, BORIGIN, CLIENT, 80, CPORT, WLB_TCP_ACK | WLB_TCP_PSH, 1460);
+	pass_unchanged(NF_INET_PRE_ROUTING, &k);
+	mk_seg(&k, BORIGIN, CLIENT, 80, CPORT, WLB_TCP_ACK, 0);
+	pass_unchanged(NF_INET_PRE_ROUTING, &k);
+	ck_assert_uint_eq(gw->c[from_replica_untouched], 2);
+	ck_assert_uint_eq(gw->c[from_replica], 0);
+	/* from the replica's own address it is no packet of this connection */
+	mk_seg(&k, REPLICA1, CLIENT, 80, CPORT, WLB_TCP_ACK, 10);
+	pass_unchanged(NF_INET_PRE_ROUTING, &k);
+	ck_assert_uint_eq(gw->c[unknown_passed], 1);
+	/* and in B data does not come through a tunnel */
+	mk_tunnelled_seg(&k, &in, REPLICA1, BORIGIN, CPORT, WLB_TCP_ACK, 10);
+	dropped(NF_INET_PRE_ROUTING, &k, 0);
+	ck_assert_uint_eq(gw->c[tunnel_rejected], 1);
+	ck_assert_uint_eq(gw->c[from_replica_untouched], 2);
+}
+END_TEST
+
+START_TEST(b_late_tunnelled_synack_reset)
+{
+	struct tp_pk k, in;
+	uint32_t n = bc_open(BORIGIN, CPORT, WLB_MODE_B);
+
+	bc_replica_wins(BORIGIN, CPORT, REPLICA1, WLB_MODE_B, n);
+	/* another replica, the right nonce, too late: reset in its tunnel */
+	mk_bc_synack(&in, BORIGIN, CPORT, echo_of(WLB_MODE_B), n, 1460);
+	tp_encap(&k, &in, REPLICA2, CLIENT);
+	dropped(NF_INET_PRE_ROUTING, &k, 1);
+	check_tunnelled_rst(REPLICA2, BORIGIN, CPORT, CLIENT_ISN + 1);
+	ck_assert_uint_eq(gw->c[synack_late_reset], 1);
+	/* the origin itself, later still: a plain RST */
+	mk_synack(&k, BORIGIN, CLIENT, CPORT, TAG_NONE, 0);
+	dropped(NF_INET_PRE_ROUTING, &k, 1);
+	check_rst(CLIENT, CPORT, BORIGIN, 80, CLIENT_ISN + 1);
+	ck_assert_uint_eq(gw->c[synack_late_reset], 2);
+	ck_assert_uint_eq(gw->c[rst_unsent], 0);
+	/* the connection stays with the winner */
+	expect_to_replica(CLIENT, BORIGIN, CPORT, REPLICA1, WLB_TCP_ACK, 0);
+	ck_assert_uint_eq(flow_of(CLIENT, BORIGIN, CPORT)->peer.v4, tp_addr(REPLICA1));
+}
+END_TEST
+
+START_TEST(b_late_synack_no_emit_slot)
+{
+	struct tp_pk k, in;
+	uint32_t n = bc_open(BORIGIN, CPORT, WLB_MODE_B);
+
+	bc_replica_wins(BORIGIN, CPORT, REPLICA1, WLB_MODE_B, n);
+	mk_bc_synack(&in, BORIGIN, CPORT, echo_of(WLB_MODE_B), n, 1460);
+	tp_encap(&k, &in, REPLICA2, CLIENT);
+	wlb_action_reset(act);
+	act->n_emit = WLB_EMIT_MAX;
+	clientgw_decide(gw, NF_INET_PRE_ROUTING, k.b, (uint32_t)k.len, now, act);
+	ck_assert_int_eq(act->verdict, WLB_DROP);
+	ck_assert_uint_eq(act->n_emit, WLB_EMIT_MAX);
+	ck_assert_uint_eq(gw->c[rst_unsent], 1);
+}
+END_TEST
+
+START_TEST(b_winner_retransmits_synack)
+{
+	struct tp_pk k, in;
+	struct wlb_pkt p;
+	struct wlb_tag t;
+	uint32_t n = bc_open(BORIGIN, CPORT, WLB_MODE_B);
+
+	bc_replica_wins(BORIGIN, CPORT, REPLICA1, WLB_MODE_B, n);
+	now += 1000;
+	mk_bc_synack(&in, BORIGIN, CPORT, echo_of(WLB_MODE_B), n, 1460);
+	tp_encap(&k, &in, REPLICA1, CLIENT);
+	from_server(&k);
+	p = mangled();
+	ck_assert_uint_eq(act->n_emit, 0);
+	ck_assert_uint_eq(wlb_ip_saddr(&p), tp_addr(BORIGIN));
+	ck_assert_int_eq(wlb_tag_find(&p, &t), 0);
+	same_tcp(&p, &in);
+	ck_assert_uint_eq(gw->c[synack_retransmit], 1);
+	ck_assert_uint_eq(gw->c[synack_late_reset], 0);
+}
+END_TEST
+
+START_TEST(b_plain_echo_refused)
+{
+	struct tp_pk k;
+	uint32_t n = bc_open(BORIGIN, CPORT, WLB_MODE_B);
+
+	/* a valid echo, but sent plain from the replica's address: in B a
+	 * replica answers as the origin from inside a tunnel */
+	mk_bc_synack(&k, REPLICA1, CPORT, echo_of(WLB_MODE_B), n, 1460);
+	dropped(NF_INET_PRE_ROUTING, &k, 0);
+	/* the same with the configuration-A echo */
+	mk_synack(&k, REPLICA1, CLIENT, CPORT, TAG_ECHO, n);
+	dropped(NF_INET_PRE_ROUTING, &k, 0);
+	ck_assert_uint_eq(gw->c[synack_spoofed], 2);
+	ck_assert_uint_eq(gw->c[synack_replica_won], 0);
+	ck_assert_uint_eq(flow_of(CLIENT, BORIGIN, CPORT)->state, CGW_PENDING);
+	/* the genuine answer still wins */
+	bc_replica_wins(BORIGIN, CPORT, REPLICA1, WLB_MODE_B, n);
+}
+END_TEST
+
+START_TEST(b_tunnelled_synack_refused)
+{
+	struct tp_pk k, in;
+	uint32_t n = bc_open(BORIGIN, CPORT, WLB_MODE_B);
+
+	/* inner source the replica, not the origin */
+	mk_bc_synack(&in, REPLICA1, CPORT, echo_of(WLB_MODE_B), n, 1460);
+	tp_encap(&k, &in, REPLICA1, CLIENT);
+	dropped(NF_INET_PRE_ROUTING, &k, 0);
+	/* inner source another origin */
+	mk_bc_synack(&in, ORIGIN, CPORT, echo_of(WLB_MODE_B), n, 1460);
+	tp_encap(&k, &in, REPLICA1, CLIENT);
+	dropped(NF_INET_PRE_ROUTING, &k, 0);
+	/* the wrong nonce */
+	mk_bc_synack(&in, BORIGIN, CPORT, echo_of(WLB_MODE_B), n ^ htonl(1), 1460);
+	tp_encap(&k, &in, REPLICA1, CLIENT);
+	dropped(NF_INET_PRE_ROUTING, &k, 0);
+	/* the nonce without the echo flag */
+	mk_bc_synack(&in, BORIGIN, CPORT, wlb_tag_flags(true, WLB_MODE_B, false), n, 1460);
+	tp_encap(&k, &in, REPLICA1, CLIENT);
+	dropped(NF_INET_PRE_ROUTING, &k, 0);
+	/* no tag at all, tunnelled from the origin's address itself */
+	mk_synack(&in, BORIGIN, CLIENT, CPORT, TAG_NONE, 0);
+	tp_encap(&k, &in, REPLICA2, CLIENT);
+	dropped(NF_INET_PRE_ROUTING, &k, 0);
+	ck_assert_uint_eq(gw->c[synack_spoofed], 5);
+	ck_assert_uint_eq(gw->c[synack_replica_won] + gw->c[synack_origin_won], 0);
+	ck_assert_uint_eq(flow_of(CLIENT, BORIGIN, CPORT)->state, CGW_PENDING);
+	bc_replica_wins(BORIGIN, CPORT, REPLICA2, WLB_MODE_B, n);
+}
+END_TEST
+
+START_TEST(b_origin_wins)
+{
+	struct tp_pk k, in;
+	uint32_t n = bc_open(BORIGIN, CPORT, WLB_MODE_B);
+
+	origin_wins(CLIENT, BORIGIN, CPORT);
+	ck_assert_uint_eq(gw->c[synack_origin_won], 1);
+	ck_assert_uint_eq(flow_of(CLIENT, BORIGIN, CPORT)->state, CGW_DIRECT);
+	/* a replica's answer after that: reset through its tunnel */
+	mk_bc_synack(&in, BORIGIN, CPORT, echo_of(WLB_MODE_B), n, 1460);
+	tp_encap(&k, &in, REPLICA1, CLIENT);
+	dropped(NF_INET_PRE_ROUTING, &k, 1);
+	check_tunnelled_rst(REPLICA1, BORIGIN, CPORT, CLIENT_ISN + 1);
+	/* direct both ways */
+	mk_seg(&k, CLIENT, BORIGIN, CPORT, 80, WLB_TCP_ACK, 10);
+	pass_unchanged(NF_INET_POST_ROUTING, &k);
+	mk_seg(&k, BORIGIN, CLIENT, 80, CPORT, WLB_TCP_ACK, 10);
+	pass_unchanged(NF_INET_PRE_ROUTING, &k);
+	ck_assert_uint_eq(gw->c[direct_passed], 2);
+	ck_assert_uint_eq(gw->c[to_replica] + gw->c[from_replica_untouched], 0);
+}
+END_TEST
+
+START_TEST(b_tunnelled_synack_in_a_flow_refused)
+{
+	struct tp_pk k, in;
+	uint32_t n = bc_open(ORIGIN, CPORT, WLB_MODE_A);
+
+	/* an A connection is answered plain: a tunnel is not how it wins */
+	mk_bc_synack(&in, ORIGIN, CPORT, echo_of(WLB_MODE_A), n, 1460);
+	tp_encap(&k, &in, REPLICA1, CLIENT);
+	dropped(NF_INET_PRE_ROUTING, &k, 0);
+	ck_assert_uint_eq(gw->c[synack_spoofed], 1);
+	replica_wins(CLIENT, ORIGIN, CPORT, REPLICA1, n);
+}
+END_TEST
+
+START_TEST(b_fin_both_ways_then_linger)
+{
+	struct tp_pk k;
+	uint32_t n = bc_open(BORIGIN, CPORT, WLB_MODE_B);
+
+	bc_replica_wins(BORIGIN, CPORT, REPLICA1, WLB_MODE_B, n);
+	expect_to_replica(CLIENT, BORIGIN, CPORT, REPLICA1, WLB_TCP_FIN | WLB_TCP_ACK, 0);
+	mk_seg(&k, BORIGIN, CLIENT, 80, CPORT, WLB_TCP_FIN | WLB_TCP_ACK, 0);
+	pass_unchanged(NF_INET_PRE_ROUTING, &k);
+	ck_assert_uint_eq(gw->c[closed], 1);
+	now += LINGER_MS - 1;
+	expect_to_replica(CLIENT, BORIGIN, CPORT, REPLICA1, WLB_TCP_ACK, 0);
+	now += LINGER_MS;
+	mk_seg(&k, CLIENT, BORIGIN, CPORT, 80, WLB_TCP_ACK, 0);
+	pass_unchanged(NF_INET_POST_ROUTING, &k);
+	ck_assert_uint_eq(nflows(), 0);
+}
+END_TEST
+
+/* --------------------------------------------------- configuration C */
+
+START_TEST(c_syn_mss_clamped)
+{
+	uint8_t o[20];
+	struct tp_pk k;
+	struct wlb_pkt p;
+	struct wlb_tag t;
+
+	ck_assert_uint_eq(bc_open(CORIGIN, CPORT, WLB_MODE_C), nonce_n(1));
+	ck_assert_uint_eq(gw->c[mss_clamped], 1);
+	/* only the MSS value changed among the client's options */
+	ck_assert_mem_eq(outbuf.b + 40, tp_linux_syn_opts, 2);
+	ck_assert_mem_eq(outbuf.b + 44, tp_linux_syn_opts + 4, 16);
+	p = tp_parse(outbuf.b, outbuf.len, sizeof(outbuf.b));
+	mk_syn(&k, CLIENT, CORIGIN, CPORT, 80);
+	same_tcp(&p, &k);
+	/* MSS already below, or exactly at, the tunnel's: untouched */
+	memcpy(o, tp_linux_syn_opts, 20);
+	o[2] = 1400 >> 8;
+	o[3] = 1400 & 0xff;
+	build(&k, CLIENT, CORIGIN, CPORT + 1, 80, WLB_TCP_SYN, CLIENT_ISN, 0, o, 20, 0);
+	to_server(&k);
+	p = mangled();
+	ck_assert_int_eq(wlb_tag_find(&p, &t), 1);
+	ck_assert_int_eq(wlb_tag_mode(&t), WLB_MODE_C);
+	ck_assert_int_eq(tp_mss(&p), 1400);
+	ck_assert_mem_eq(outbuf.b + 40, o, 20);
+	o[2] = TUNNEL_MSS >> 8;
+	o[3] = TUNNEL_MSS & 0xff;
+	build(&k, CLIENT, CORIGIN, CPORT + 2, 80, WLB_TCP_SYN, CLIENT_ISN, 0, o, 20, 0);
+	to_server(&k);
+	p = mangled();
+	ck_assert_int_eq(tp_mss(&p), TUNNEL_MSS);
+	ck_assert_mem_eq(outbuf.b + 40, o, 20);
+	/* no MSS option: nothing to clamp */
+	build(&k, CLIENT, CORIGIN, CPORT + 3, 80, WLB_TCP_SYN, CLIENT_ISN, 0, o + 4, 16, 0);
+	to_server(&k);
+	p = mangled();
+	ck_assert_int_eq(tp_mss(&p), -1);
+	ck_assert_int_eq(wlb_tag_find(&p, &t), 1);
+	ck_assert_uint_eq(gw->c[mss_clamped], 1);
+	ck_assert_uint_eq(gw->c[syn_tagged], 4);
+	/* A and B connections keep the client's MSS */
+	bc_open(ORIGIN, CPORT, WLB_MODE_A);
+	bc_open(BORIGIN, CPORT, WLB_MODE_B);
+	ck_assert_uint_eq(gw->c[mss_clamped], 1);
+}
+END_TEST
+
+START_TEST(c_syn_mss_follows_tunnel_mtu)
+{
+	struct wlb_conf *c2 = tp_conf(conf_bc_mtu1000, WLB_NEED_CLIENTGW);
+	struct tp_pk k;
+	struct wlb_pkt p;
+
+	clientgw_reconfigure(gw, c2);
+	mk_syn(&k, CLIENT, CORIGIN, CPORT, 80);
+	to_server(&k);
+	p = mangled();
+	ck_assert_int_eq(tp_mss(&p), 1000 - 60);
+	ck_assert_uint_eq(gw->c[mss_clamped], 1);
+	clientgw_reconfigure(gw, conf);
+	wlb_conf_free(c2);
+}
+END_TEST
+
+START_TEST(c_tunnelled_synack_wins_mss_clamped)
+{
+	struct tp_pk k, in;
+	struct wlb_pkt p;
+	uint32_t n = bc_open(CORIGIN, CPORT, WLB_MODE_C);
+
+	bc_replica_wins(CORIGIN, CPORT, REPLICA1, WLB_MODE_C, n);
+	ck_assert_uint_eq(gw->c[mss_clamped], 2); /* the SYN's and the SYN-ACK's */
+	/* a SYN-ACK MSS already below the tunnel's is left alone */
+	n = bc_open(CORIGIN, CPORT + 1, WLB_MODE_C);
+	mk_bc_synack(&in, CORIGIN, CPORT + 1, echo_of(WLB_MODE_C), n, 1200);
+	tp_encap(&k, &in, REPLICA2, CLIENT);
+	from_server(&k);
+	p = mangled();
+	ck_assert_int_eq(tp_mss(&p), 1200);
+	ck_assert_uint_eq(gw->c[mss_clamped], 3);
+	ck_assert_uint_eq(gw->c[synack_replica_won], 2);
+	/* the winner's retransmission is clamped too */
+	mk_bc_synack(&in, CORIGIN, CPORT, echo_of(WLB_MODE_C), nonce_n(1), 1460);
+	tp_encap(&k, &in, REPLICA1, CLIENT);
+	from_server(&k);
+	p = mangled();
+	ck_assert_int_eq(tp_mss(&p), TUNNEL_MSS);
+	ck_assert_uint_eq(gw->c[synack_retransmit], 1);
+}
+END_TEST
+
+START_TEST(c_origin_wins_not_clamped)
+{
+	struct tp_pk k, in;
+	struct wlb_pkt p;
+	uint32_t n = bc_open(CORIGIN, CPORT, WLB_MODE_C);
+
+	/* the origin answers plain (and with a pointless tag): direct */
+	mk_bc_synack(&k, CORIGIN, CPORT, echo_of(WLB_MODE_C), n, 1460);
+	from_server(&k);
+	p = mangled();
+	ck_assert_int_eq(tp_mss(&p), 1460);
+	ck_assert_uint_eq(gw->c[synack_origin_won], 1);
+	ck_assert_uint_eq(flow_of(CLIENT, CORIGIN, CPORT)->state, CGW_DIRECT);
+	/* a late replica: reset in its tunnel */
+	mk_bc_synack(&in, CORIGIN, CPORT, echo_of(WLB_MODE_C), n, 1460);
+	tp_encap(&k, &in, REPLICA2, CLIENT);
+	dropped(NF_INET_PRE_ROUTING, &k, 1);
+	check_tunnelled_rst(REPLICA2, CORIGIN, CPORT, CLIENT_ISN + 1);
+	/* direct both ways, no tunnel */
+	mk_seg(&k, CLIENT, CORIGIN, CPORT, 80, WLB_TCP_ACK, 100);
+	pass_unchanged(NF_INET_POST_ROUTING, &k);
+	mk_seg(&k, CORIGIN, CLIENT, 80, CPORT, WLB_TCP_ACK, 100);
+	pass_unchanged(NF_INET_PRE_ROUTING, &k);
+	/* and the replica's tunnel packets for it are refused */
+	mk_tunnelled_seg(&k, &in, REPLICA2, CORIGIN, CPORT, WLB_TCP_ACK, 100);
+	dropped(NF_INET_PRE_ROUTING, &k, 0);
+	ck_assert_uint_eq(gw->c[direct_passed], 2);
+	ck_assert_uint_eq(gw->c[tunnel_rejected], 1);
+	ck_assert_uint_eq(gw->c[tunnel_encap] + gw->c[tunnel_decap], 0);
+}
+END_TEST
+
+START_TEST(c_client_packets_tunnelled)
+{
+	uint32_t n = bc_open(CORIGIN, CPORT, WLB_MODE_C);
+
+	bc_replica_wins(CORIGIN, CPORT, REPLICA1, WLB_MODE_C, n);
+	expect_tunnelled_to(CORIGIN, CPORT, REPLICA1, WLB_TCP_ACK, 0);
+	expect_tunnelled_to(CORIGIN, CPORT, REPLICA1, WLB_TCP_ACK | WLB_TCP_PSH, 1400);
+	ck_assert_uint_eq(gw->c[tunnel_encap], 2);
+	ck_assert_uint_eq(gw->c[to_replica], 0);
+	/* the tunnel packet is built in the scratch buffer */
+	ck_assert_ptr_eq(act->out, act->scratch);
+}
+END_TEST
+
+START_TEST(c_syn_after_winner_tunnelled)
+{
+	struct tp_pk k;
+	struct wlb_pkt o, in;
+	uint32_t n = bc_open(CORIGIN, CPORT, WLB_MODE_C);
+
+	bc_replica_wins(CORIGIN, CPORT, REPLICA1, WLB_MODE_C, n);
+	/* the client missed the SYN-ACK: its SYN goes to the winner */
+	mk_syn(&k, CLIENT, CORIGIN, CPORT, 80);
+	to_server(&k);
+	o = tp_assert_mangled_ipip(act, &outbuf, &in);
+	ck_assert_uint_eq(wlb_ip_daddr(&o), tp_addr(REPLICA1));
+	ck_assert(wlb_tcp_is_syn(&in));
+	ck_assert_mem_eq(outbuf.b + 20, k.b, k.len);
+	ck_assert_uint_eq(nonce_calls, 1);
+	ck_assert_uint_eq(gw->c[syn_retransmit], 1);
+	ck_assert_uint_eq(gw->c[tunnel_encap], 1);
+}
+END_TEST
+
+START_TEST(c_replica_packets_decapsulated)
+{
+	uint32_t n = bc_open(CORIGIN, CPORT, WLB_MODE_C);
+
+	bc_replica_wins(CORIGIN, CPORT, REPLICA2, WLB_MODE_C, n);
+	expect_decapsulated(REPLICA2, CORIGIN, CPORT, WLB_TCP_ACK, 0);
+	expect_decapsulated(REPLICA2, CORIGIN, CPORT, WLB_TCP_ACK | WLB_TCP_PSH, 1440);
+	ck_assert_uint_eq(gw->c[tunnel_decap], 2);
+	ck_assert_uint_eq(gw->c[from_replica] + gw->c[from_replica_untouched], 0);
+}
+END_TEST
+
+START_TEST(c_tunnel_rejected)
+{
+	struct tp_pk k, in;
+	uint32_t n = bc_open(CORIGIN, CPORT, WLB_MODE_C);
+
+	bc_replica_wins(CORIGIN, CPORT, REPLICA1, WLB_MODE_C, n);
+	/* from a replica that did not win */
+	mk_tunnelled_seg(&k, &in, REPLICA2, CORIGIN, CPORT, WLB_TCP_ACK | WLB_TCP_PSH, 100);
+	dropped(NF_INET_PRE_ROUTING, &k, 0);
+	/* from the winner, inner source not the origin */
+	mk_tunnelled_seg(&k, &in, REPLICA1, REPLICA1, CPORT, WLB_TCP_ACK | WLB_TCP_PSH, 100);
+	dropped(NF_INET_PRE_ROUTING, &k, 0);
+	mk_tunnelled_seg(&k, &in, REPLICA1, ORIGIN, CPORT, WLB_TCP_RST, 0);
+	dropped(NF_INET_PRE_ROUTING, &k, 0);
+	/* tunnelled from the origin's address */
+	mk_tunnelled_seg(&k, &in, CORIGIN, CORIGIN, CPORT, WLB_TCP_ACK, 0);
+	dropped(NF_INET_PRE_ROUTING, &k, 0);
+	ck_assert_uint_eq(gw->c[tunnel_rejected], 4);
+	ck_assert_uint_eq(gw->c[tunnel_decap], 0);
+	/* a RST among them closed nothing */
+	ck_assert_uint_eq(gw->c[closed], 0);
+	/* a plain packet bearing the origin's source is forged in C: dropped */
+	mk_seg(&k, CORIGIN, CLIENT, 80, CPORT, WLB_TCP_ACK, 10);
+	dropped(NF_INET_PRE_ROUTING, &k, 0);
+	ck_assert_uint_eq(gw->c[tunnel_rejected], 5);
+	/* one from the replica's own address is not this connection's: passed */
+	mk_seg(&k, REPLICA1, CLIENT, 80, CPORT, WLB_TCP_ACK, 10);
+	pass_unchanged(NF_INET_PRE_ROUTING, &k);
+	ck_assert_uint_eq(gw->c[unknown_passed], 1);
+	expect_decapsulated(REPLICA1, CORIGIN, CPORT, WLB_TCP_ACK, 10);
+}
+END_TEST
+
+START_TEST(c_foreign_tunnels_pass)
+{
+	static const uint8_t ipopts[4] = {1, 1, 1, 0};
+	struct tp_pk k, in;
+	struct tp_opts o = {.src = CORIGIN,
+			    .dst = CLIENT,
+			    .sport = 80,
+			    .dport = CPORT,
+			    .flags = WLB_TCP_ACK,
+			    .ipopts = ipopts,
+			    .ipoptlen = 4,
+			    .df = true};
+	uint32_t n = bc_open(CORIGIN, CPORT, WLB_MODE_C);
+
+	bc_replica_wins(CORIGIN, CPORT, REPLICA1, WLB_MODE_C, n);
+	/* somebody else's tunnel through the router: no recorded connection */
+	mk_tunnelled_seg(&k, &in, REPLICA1, CORIGIN, CPORT + 1, WLB_TCP_ACK, 10);
+	pass_unchanged(NF_INET_PRE_ROUTING, &k);
+	mk_tunnelled_seg(&k, &in, "100.64.9.9", "100.64.9.10", 5555, WLB_TCP_ACK, 10);
+	pass_unchanged(NF_INET_PRE_ROUTING, &k);
+	/* a SYN-ACK for no recorded connection */
+	mk_bc_synack(&in, CORIGIN, CPORT + 2, echo_of(WLB_MODE_C), n, 1460);
+	tp_encap(&k, &in, REPLICA1, CLIENT);
+	pass_unchanged(NF_INET_PRE_ROUTING, &k);
+	ck_assert_uint_eq(gw->c[unknown_passed], 3);
+	/* the recorded connection, but an inner header with IP options: it
+	 * cannot replace the outer one, so it is not ours to crack */
+	in.len = tp_build(in.b, sizeof(in.b), &o);
+	tp_encap(&k, &in, REPLICA1, CLIENT);
+	pass_unchanged(NF_INET_PRE_ROUTING, &k);
+	/* the same with a SYN-ACK inside */
+	o.flags = WLB_TCP_SYN | WLB_TCP_ACK;
+	in.len = tp_build(in.b, sizeof(in.b), &o);
+	tp_encap(&k, &in, REPLICA2, CLIENT);
+	pass_unchanged(NF_INET_PRE_ROUTING, &k);
+	/* not TCP inside */
+	mk_tunnelled_seg(&k, &in, REPLICA1, CORIGIN, CPORT, WLB_TCP_ACK, 10);
+	k.b[20 + 9] = 17;
+	pass_unchanged(NF_INET_PRE_ROUTING, &k);
+	ck_assert_uint_eq(gw->c[unknown_passed], 6);
+	ck_assert_uint_eq(gw->c[tunnel_rejected] + gw->c[tunnel_decap], 0);
+	/* a tunnel on the client side is not looked into */
+	mk_seg(&in, CLIENT, CORIGIN, CPORT, 80, WLB_TCP_ACK, 10);
+	tp_encap(&k, &in, CLIENT, REPLICA1);
+	pass_unchanged(NF_INET_POST_ROUTING, &k);
+	ck_assert_uint_eq(gw->c[unknown_passed], 7);
+}
+END_TEST
+
+/* An exact-size client packet of len bytes (TCP, no options). */
+static uint8_t big_in[65536], big_out[65536 + 64];
+
+static size_t mk_big(size_t len)
+{
+	static uint8_t pay[65536];
+	struct tp_opts o = {.src = CLIENT,
+			    .dst = CORIGIN,
+			    .sport = CPORT,
+			    .dport = 80,
+			    .flags = WLB_TCP_ACK,
+			    .payload = pay,
+			    .paylen = len - 40,
+			    .df = true};
+
+	for (size_t i = 0; i < sizeof(pay); i++)
+		pay[i] = (uint8_t)(i * 13 + 1);
+	return tp_build(big_in, sizeof(big_in), &o);
+}
+
+START_TEST(c_too_big_to_tunnel)
+{
+	struct wlb_pkt o, in;
+	size_t len;
+	uint32_t n = bc_open(CORIGIN, CPORT, WLB_MODE_C);
+
+	bc_replica_wins(CORIGIN, CPORT, REPLICA1, WLB_MODE_C, n);
+	/* the largest that fits: 65515 + 20 = 65535 */
+	len = mk_big(65515);
+	ck_assert_uint_eq(len, 65515);
+	wlb_action_reset(act);
+	clientgw_decide(gw, NF_INET_POST_ROUTING, big_in, (uint32_t)len, now, act);
+	ck_assert_int_eq(act->verdict, WLB_MANGLE);
+	ck_assert_uint_eq(act->out_len, 65535);
+	memcpy(big_out, act->out, act->out_len);
+	ck_assert_int_eq(wlb_pkt_parse(&o, big_out, act->out_len, sizeof(big_out)),
+			 WLB_PKT_NOT_TCP);
+	ck_assert(wlb_pkt_csum_ok(&o));
+	ck_assert_uint_eq(wlb_ip_daddr(&o), tp_addr(REPLICA1));
+	ck_assert_int_eq(wlb_ipip_decap(&o, &in), WLB_PKT_OK);
+	ck_assert(wlb_pkt_csum_ok(&in));
+	ck_assert_mem_eq(big_out + 20, big_in, len);
+	ck_assert_uint_eq(gw->c[tunnel_encap], 1);
+	/* one byte more: dropped */
+	len = mk_big(65516);
+	wlb_action_reset(act);
+	clientgw_decide(gw, NF_INET_POST_ROUTING, big_in, (uint32_t)len, now, act);
+	ck_assert_int_eq(act->verdict, WLB_DROP);
+	ck_assert_uint_eq(act->n_emit, 0);
+	ck_assert_uint_eq(gw->c[tunnel_too_big], 1);
+	ck_assert_uint_eq(gw->c[tunnel_encap], 1);
+	/* the flow goes on */
+	expect_tunnelled_to(CORIGIN, CPORT, REPLICA1, WLB_TCP_ACK, 0);
+}
+END_TEST
+
+START_TEST(c_fin_both_ways_then_linger)
+{
+	struct tp_pk k, in;
+	uint32_t n = bc_open(CORIGIN, CPORT, WLB_MODE_C);
+
+	bc_replica_wins(CORIGIN, CPORT, REPLICA1, WLB_MODE_C, n);
+	now += 5000;
+	expect_decapsulated(REPLICA1, CORIGIN, CPORT, WLB_TCP_FIN | WLB_TCP_ACK, 0);
+	ck_assert_uint_eq(gw->c[closed], 0);
+	expect_tunnelled_to(CORIGIN, CPORT, REPLICA1, WLB_TCP_FIN | WLB_TCP_ACK, 0);
+	ck_assert_uint_eq(gw->c[closed], 1);
+	now += LINGER_MS - 1;
+	expect_tunnelled_to(CORIGIN, CPORT, REPLICA1, WLB_TCP_ACK, 0);
+	now += LINGER_MS;
+	mk_seg(&k, CLIENT, CORIGIN, CPORT, 80, WLB_TCP_ACK, 0);
+	pass_unchanged(NF_INET_POST_ROUTING, &k);
+	/* forgotten: the replica's tunnel is nobody's now */
+	mk_tunnelled_seg(&k, &in, REPLICA1, CORIGIN, CPORT, WLB_TCP_ACK, 0);
+	pass_unchanged(NF_INET_PRE_ROUTING, &k);
+	ck_assert_uint_eq(nflows(), 0);
+}
+END_TEST
+
+START_TEST(c_rst_from_replica_closes)
+{
+	struct tp_pk k;
+	uint32_t n = bc_open(CORIGIN, CPORT, WLB_MODE_C);
+
+	bc_replica_wins(CORIGIN, CPORT, REPLICA1, WLB_MODE_C, n);
+	expect_decapsulated(REPLICA1, CORIGIN, CPORT, WLB_TCP_RST | WLB_TCP_ACK, 0);
+	ck_assert_uint_eq(gw->c[closed], 1);
+	now += LINGER_MS;
+	mk_seg(&k, CLIENT, CORIGIN, CPORT, 80, WLB_TCP_ACK, 0);
+	pass_unchanged(NF_INET_POST_ROUTING, &k);
+	ck_assert_uint_eq(nflows(), 0);
+}
+END_TEST
+
+START_TEST(c_idle_timeout)
+{
+	struct tp_pk k;
+	uint32_t n = bc_open(CORIGIN, CPORT, WLB_MODE_C);
+
+	bc_replica_wins(CORIGIN, CPORT, REPLICA1, WLB_MODE_C, n);
+	now += IDLE_MS - 1;
+	expect_tunnelled_to(CORIGIN, CPORT, REPLICA1, WLB_TCP_ACK, 0);
+	now += IDLE_MS - 1;
+	expect_decapsulated(REPLICA1, CORIGIN, CPORT, WLB_TCP_ACK, 0);
+	now += IDLE_MS;
+	clientgw_tick(gw, now);
+	ck_assert_uint_eq(nflows(), 0);
+	mk_seg(&k, CLIENT, CORIGIN, CPORT, 80, WLB_TCP_ACK, 0);
+	pass_unchanged(NF_INET_POST_ROUTING, &k);
+}
+END_TEST
+
+/* An A connection won by REPLICA1, a C one by REPLICA2, a pending B one;
+ * returns the dump (the caller frees it). */
+static char *dump_bc_flows(void)
+{
+	char *s = NULL;
+	size_t len = 0;
+	FILE *f;
+	uint32_t n;
+
+	n = bc_open(ORIGIN, CPORT, WLB_MODE_A);
+	replica_wins(CLIENT, ORIGIN, CPORT, REPLICA1, n);
+	n = bc_open(CORIGIN, CPORT + 1, WLB_MODE_C);
+	bc_replica_wins(CORIGIN, CPORT + 1, REPLICA2, WLB_MODE_C, n);
+	bc_open(BORIGIN, CPORT + 2, WLB_MODE_B);
+	f = open_memstream(&s, &len);
+	ck_assert_ptr_nonnull(f);
+	clientgw_dump(gw, f, now);
+	fclose(f);
+	return s;
+}
+
+START_TEST(bc_dump_counters_and_flows)
+{
+	char *s = dump_bc_flows();
+
+	tp_assert_counter_lines(s, clientgw_counter_names, gw->c, clientgw_NCOUNTERS);
+	ck_assert_int_eq(dump_value(s, "mss_clamped"), 2);
+	ck_assert_int_eq(dump_value(s, "synack_replica_won"), 2);
+	ck_assert_int_eq(dump_value(s, "flows"), 3);
+	ck_assert_uint_eq(count_lines(s, "flow "), 3);
+	/* each connection with its configuration */
+	ck_assert_ptr_nonnull(strstr(s, "flow 192.0.2.2:40000 203.0.113.10:80 replica config=A "
+					"served_by=198.51.100.18 nonce=5eed0001\n"));
+	ck_assert_ptr_nonnull(strstr(s, "flow 192.0.2.2:40001 203.0.113.50:80 replica config=C "
+					"served_by=198.51.100.22 nonce=5eed0002\n"));
+	ck_assert_ptr_nonnull(strstr(s, "flow 192.0.2.2:40002 203.0.113.40:80 pending config=B "
+					"served_by=- nonce=5eed0003\n"));
+	free(s);
+}
+END_TEST
+
+/* ------------------------------------------------- A and C together */
+
+START_TEST(mixed_a_and_c_same_client_port)
+{
+	struct tp_pk k;
+	struct wlb_pkt p;
+	uint32_t na = bc_open(ORIGIN, CPORT, WLB_MODE_A);
+	uint32_t nc = bc_open(CORIGIN, CPORT, WLB_MODE_C);
+
+	ck_assert_uint_ne(na, nc);
+	ck_assert_uint_eq(nflows(), 2);
+	/* the C connection's tunnelled answer is not the A one's */
+	bc_replica_wins(CORIGIN, CPORT, REPLICA1, WLB_MODE_C, nc);
+	ck_assert_uint_eq(flow_of(CLIENT, ORIGIN, CPORT)->state, CGW_PENDING);
+	/* the A connection is won, plain, by the same replica */
+	replica_wins(CLIENT, ORIGIN, CPORT, REPLICA1, na);
+	/* interleaved, each its own way */
+	for (int i = 0; i < 3; i++) {
+		expect_to_replica(CLIENT, ORIGIN, CPORT, REPLICA1, WLB_TCP_ACK | WLB_TCP_PSH, 100);
+		expect_tunnelled_to(CORIGIN, CPORT, REPLICA1, WLB_TCP_ACK | WLB_TCP_PSH, 100);
+		expect_from_replica(REPLICA1, CLIENT, ORIGIN, CPORT, WLB_TCP_ACK, 1000);
+		expect_decapsulated(REPLICA1, CORIGIN, CPORT, WLB_TCP_ACK, 1000);
+	}
+	ck_assert_uint_eq(gw->c[to_replica], 3);
+	ck_assert_uint_eq(gw->c[from_replica], 3);
+	ck_assert_uint_eq(gw->c[tunnel_encap], 3);
+	ck_assert_uint_eq(gw->c[tunnel_decap], 3);
+	ck_assert_uint_eq(gw->c[mss_clamped], 2);
+	/* the A connection's MSS was left alone */
+	mk_synack(&k, REPLICA1, CLIENT, CPORT, TAG_ECHO, na);
+	from_server(&k);
+	p = mangled();
+	ck_assert_int_eq(tp_mss(&p), 1460);
+	ck_assert_uint_eq(gw->c[synack_retransmit], 1);
+	/* closing one leaves the other */
+	expect_to_replica(CLIENT, ORIGIN, CPORT, REPLICA1, WLB_TCP_RST, 0);
+	now += LINGER_MS;
+	mk_seg(&k, CLIENT, ORIGIN, CPORT, 80, WLB_TCP_ACK, 0);
+	pass_unchanged(NF_INET_POST_ROUTING, &k);
+	expect_tunnelled_to(CORIGIN, CPORT, REPLICA1, WLB_TCP_ACK, 0);
+	expect_decapsulated(REPLICA1, CORIGIN, CPORT, WLB_TCP_ACK, 0);
+	ck_assert_uint_eq(nflows(), 1);
+}
+END_TEST
+
+START_TEST(mixed_a_origin_c_replica)
+{
+	struct tp_pk k, in;
+	uint32_t na = bc_open(ORIGIN, CPORT, WLB_MODE_A);
+	uint32_t nc = bc_open(CORIGIN, CPORT + 1, WLB_MODE_C);
+
+	(void)na;
+	origin_wins(CLIENT, ORIGIN, CPORT);
+	bc_replica_wins(CORIGIN, CPORT + 1, REPLICA2, WLB_MODE_C, nc);
+	mk_seg(&k, CLIENT, ORIGIN, CPORT, 80, WLB_TCP_ACK, 10);
+	pass_unchanged(NF_INET_POST_ROUTING, &k);
+	expect_tunnelled_to(CORIGIN, CPORT + 1, REPLICA2, WLB_TCP_ACK, 10);
+	mk_seg(&k, ORIGIN, CLIENT, 80, CPORT, WLB_TCP_ACK, 10);
+	pass_unchanged(NF_INET_PRE_ROUTING, &k);
+	expect_decapsulated(REPLICA2, CORIGIN, CPORT + 1, WLB_TCP_ACK, 10);
+	/* the C connection's tunnel does not reach the A one */
+	mk_tunnelled_seg(&k, &in, REPLICA2, ORIGIN, CPORT, WLB_TCP_ACK, 10);
+	dropped(NF_INET_PRE_ROUTING, &k, 0);
+	ck_assert_uint_eq(gw->c[direct_passed], 2);
+	ck_assert_uint_eq(gw->c[tunnel_rejected], 1);
+}
+END_TEST
+
 /* ========================================================== known bugs */
 
 /*
- * BUG (src/clientgw.c, tag_syn(): "wlb_tag_add(p, wlb_tag_flags(true, mode,
+ * Was (src/clientgw.c, tag_syn(): "wlb_tag_add(p, wlb_tag_flags(true, mode,
  * false), f->nonce)"): the "redirection permitted" bit is always set.
  * wlb.conf(5) says wlb-clientgw "takes what it writes into the tag of a SYN
  * (redirection permitted, configuration) from the entry of the SYN's
@@ -1648,7 +2556,7 @@ START_TEST(regression_redirect_bit_follows_replicable)
 END_TEST
 
 /*
- * BUG (src/clientgw.c, client_syn(): "if (f && f->state == CGW_PENDING) ...
+ * Was (src/clientgw.c, client_syn(): "if (f && f->state == CGW_PENDING) ...
  * else { if (f) wlb_flow_remove(gw->flows, f); ... f->nonce =
  * gw->nonce(gw); ..."): a SYN on a tuple whose flow already has a winner and
  * is not closing is taken for a new connection: the decided flow is thrown
@@ -1801,6 +2709,46 @@ static Suite *clientgw_suite(void)
 	tcase_add_test(tc, regression_redirect_bit_follows_replicable);
 	tcase_add_test(tc, regression_syn_retransmit_after_replica_won_keeps_flow);
 	tcase_add_test(tc, regression_syn_retransmit_after_origin_won_keeps_flow);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("config_b");
+	tcase_add_checked_fixture(tc, setup_bc, teardown);
+	tcase_add_test(tc, b_syn_tagged_mode_b);
+	tcase_add_test(tc, b_tunnelled_synack_wins);
+	tcase_add_test(tc, b_client_packets_to_replica);
+	tcase_add_test(tc, b_replica_packets_untouched);
+	tcase_add_test(tc, b_late_tunnelled_synack_reset);
+	tcase_add_test(tc, b_late_synack_no_emit_slot);
+	tcase_add_test(tc, b_winner_retransmits_synack);
+	tcase_add_test(tc, b_plain_echo_refused);
+	tcase_add_test(tc, b_tunnelled_synack_refused);
+	tcase_add_test(tc, b_origin_wins);
+	tcase_add_test(tc, b_tunnelled_synack_in_a_flow_refused);
+	tcase_add_test(tc, b_fin_both_ways_then_linger);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("config_c");
+	tcase_add_checked_fixture(tc, setup_bc, teardown);
+	tcase_add_test(tc, c_syn_mss_clamped);
+	tcase_add_test(tc, c_syn_mss_follows_tunnel_mtu);
+	tcase_add_test(tc, c_tunnelled_synack_wins_mss_clamped);
+	tcase_add_test(tc, c_origin_wins_not_clamped);
+	tcase_add_test(tc, c_client_packets_tunnelled);
+	tcase_add_test(tc, c_syn_after_winner_tunnelled);
+	tcase_add_test(tc, c_replica_packets_decapsulated);
+	tcase_add_test(tc, c_tunnel_rejected);
+	tcase_add_test(tc, c_foreign_tunnels_pass);
+	tcase_add_test(tc, c_too_big_to_tunnel);
+	tcase_add_test(tc, c_fin_both_ways_then_linger);
+	tcase_add_test(tc, c_rst_from_replica_closes);
+	tcase_add_test(tc, c_idle_timeout);
+	tcase_add_test(tc, bc_dump_counters_and_flows);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("mixed");
+	tcase_add_checked_fixture(tc, setup_bc, teardown);
+	tcase_add_test(tc, mixed_a_and_c_same_client_port);
+	tcase_add_test(tc, mixed_a_origin_c_replica);
 	suite_add_tcase(s, tc);
 	return s;
 }

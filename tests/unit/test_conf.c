@@ -57,7 +57,7 @@ START_TEST(sample_loads)
 	ck_assert_str_eq(c->file, TEST_SRCDIR "/etc/wlb.conf");
 	ck_assert_uint_eq(c->queue_maxlen, 8192);
 	ck_assert_uint_eq(c->rcvbuf, 8388608);
-	ck_assert_uint_eq(c->n_services, 2);
+	ck_assert_uint_eq(c->n_services, 3);
 	ck_assert(c->clientgw.present && c->redirector.present && c->replicad.present);
 
 	s = wlb_conf_find_service(c, ip("203.0.113.10"), htons(443));
@@ -71,8 +71,13 @@ START_TEST(sample_loads)
 	ck_assert(!s->replicable);
 	ck_assert_int_eq(s->mode, WLB_MODE_B);
 	ck_assert_uint_eq(s->n_replicas, 0);
+	s = wlb_conf_find_service(c, ip("203.0.113.30"), htons(80));
+	ck_assert_ptr_nonnull(s);
+	ck_assert_int_eq(s->mode, WLB_MODE_C);
+	ck_assert_uint_eq(s->n_replicas, 1);
 
 	ck_assert_uint_eq(c->clientgw.queue, 0);
+	ck_assert_uint_eq(c->clientgw.tunnel_mtu, 1500);
 	ck_assert_uint_eq(c->clientgw.half_open_ms, 10000);
 	ck_assert_uint_eq(c->clientgw.rst_mark, 0x574c);
 	ck_assert(wlb_conf_dst_included(c, ip("203.0.113.10")));
@@ -82,6 +87,9 @@ START_TEST(sample_loads)
 	ck_assert_uint_eq(c->replicad.queue, 2);
 	ck_assert(wlb_conf_is_redirector(c, ip("198.51.100.6")));
 	ck_assert_uint_eq(c->replicad.flow_timeout_ms, 5000);
+	ck_assert_uint_eq(c->replicad.idle_ms, 300000);
+	ck_assert_uint_eq(c->replicad.linger_ms, 2000);
+	ck_assert_uint_eq(c->replicad.tunnel_mtu, 1500);
 	wlb_conf_free(c);
 }
 END_TEST
@@ -129,6 +137,7 @@ START_TEST(defaults_applied)
 	ck_assert_uint_eq(c->clientgw.linger_ms, 2000);
 	ck_assert_uint_eq(c->clientgw.rst_mark, 0x574c);
 	ck_assert_int_eq(c->clientgw.mode, WLB_MODE_A);
+	ck_assert_uint_eq(c->clientgw.tunnel_mtu, 1500);
 
 	ck_assert_uint_eq(c->redirector.queue, 4);
 	ck_assert_uint_eq(c->redirector.ttl, 64);
@@ -140,6 +149,9 @@ START_TEST(defaults_applied)
 	ck_assert(c->replicad.max_load1 == 0.0);
 	ck_assert_uint_eq(c->replicad.flows, 16384);
 	ck_assert_uint_eq(c->replicad.flow_timeout_ms, 5000);
+	ck_assert_uint_eq(c->replicad.idle_ms, 300000);
+	ck_assert_uint_eq(c->replicad.linger_ms, 2000);
+	ck_assert_uint_eq(c->replicad.tunnel_mtu, 1500);
 	wlb_conf_free(c);
 }
 END_TEST
@@ -184,6 +196,53 @@ START_TEST(values_converted)
 	ck_assert_uint_eq(c->replicad.flow_timeout_ms, 600000);
 	ck_assert_uint_eq(c->queue_maxlen, 1);
 	ck_assert_uint_eq(c->rcvbuf, 1u << 30);
+	wlb_conf_free(c);
+}
+END_TEST
+
+/* The settings of configurations B and C, at the ends of their ranges. */
+START_TEST(bc_values_converted)
+{
+	static const char lo[] =
+		"services = ( { origin = \"192.0.2.80\"; configuration = \"B\"; },\n"
+		"  { origin = \"192.0.2.81\"; configuration = \"C\"; } );\n"
+		"clientgw: { queue = 0; tunnel_mtu = 576; configuration = \"B\"; };\n"
+		"replicad: { queue = 1; service_address = \"192.0.2.9\";\n"
+		"  redirectors = [ \"192.0.2.1\" ]; tunnel_mtu = 576;\n"
+		"  idle_timeout = 1; linger = 0; };\n";
+	static const char hi[] = "clientgw: { queue = 0; tunnel_mtu = 65535; };\n"
+				 "replicad: { queue = 1; service_address = \"192.0.2.9\";\n"
+				 "  redirectors = [ \"192.0.2.1\" ]; tunnel_mtu = 65535;\n"
+				 "  idle_timeout = 86400; linger = 600.0; };\n";
+	static const char odd[] = "clientgw: { queue = 0; tunnel_mtu = 0x5dc; };\n"
+				  "replicad: { queue = 1; service_address = \"192.0.2.9\";\n"
+				  "  redirectors = [ \"192.0.2.1\" ]; tunnel_mtu = 1400L;\n"
+				  "  idle_timeout = 1.2345; linger = 0.0005; };\n";
+	struct wlb_conf *c = load(lo, WLB_NEED_CLIENTGW | WLB_NEED_REPLICAD);
+
+	ck_assert_uint_eq(c->clientgw.tunnel_mtu, 576);
+	ck_assert_int_eq(c->clientgw.mode, WLB_MODE_B);
+	ck_assert_int_eq(wlb_conf_find_service(c, ip("192.0.2.80"), htons(80))->mode, WLB_MODE_B);
+	ck_assert_int_eq(wlb_conf_find_service(c, ip("192.0.2.81"), htons(443))->mode, WLB_MODE_C);
+	ck_assert_uint_eq(c->replicad.tunnel_mtu, 576);
+	ck_assert_uint_eq(c->replicad.idle_ms, 1000);
+	ck_assert_uint_eq(c->replicad.linger_ms, 0);
+	wlb_conf_free(c);
+	c = load(hi, WLB_NEED_CLIENTGW | WLB_NEED_REPLICAD);
+	ck_assert_uint_eq(c->clientgw.tunnel_mtu, 65535);
+	ck_assert_uint_eq(c->replicad.tunnel_mtu, 65535);
+	ck_assert_uint_eq(c->replicad.idle_ms, 86400000);
+	ck_assert_uint_eq(c->replicad.linger_ms, 600000);
+	/* the clientgw's own timers are its own */
+	ck_assert_uint_eq(c->clientgw.idle_ms, 300000);
+	ck_assert_uint_eq(c->clientgw.linger_ms, 2000);
+	wlb_conf_free(c);
+	c = load(odd, WLB_NEED_CLIENTGW | WLB_NEED_REPLICAD);
+	ck_assert_uint_eq(c->clientgw.tunnel_mtu, 1500);
+	ck_assert_uint_eq(c->replicad.tunnel_mtu, 1400);
+	ck_assert_uint_eq(c->replicad.idle_ms, 1235); /* rounded to the millisecond */
+	ck_assert_uint_eq(c->replicad.linger_ms, 1);
+	ck_assert_uint_eq(c->replicad.flow_timeout_ms, 5000);
 	wlb_conf_free(c);
 }
 END_TEST
@@ -301,6 +360,58 @@ static const struct bad bad[] = {
 	 "  flow_timeout = 601; };\n",
 	 0, "bad.conf:3: replicad.flow_timeout", "601 out of range 0.1..600"},
 	{"services = ( 1 );\n", 0, "bad.conf:1: services.[0]", "expected a group, not an integer"},
+	/* configurations B and C */
+	{"clientgw: { queue = 0;\n  tunnel_mtu = 575; };\n", 0, "bad.conf:2: clientgw.tunnel_mtu",
+	 "575 out of range 576..65535"},
+	{"clientgw: {\n  queue = 0;\n\n  tunnel_mtu = 65536;\n};\n", 0,
+	 "bad.conf:4: clientgw.tunnel_mtu", "65536 out of range 576..65535"},
+	{"clientgw: { queue = 0;\n  tunnel_mtu = -1; };\n", 0, "bad.conf:2: clientgw.tunnel_mtu",
+	 "-1 out of range 576..65535"},
+	{"clientgw: { queue = 0;\n  tunnel_mtu = 1500.0; };\n", 0,
+	 "bad.conf:2: clientgw.tunnel_mtu", "expected an integer, not a float"},
+	{"clientgw: { queue = 0;\n  tunnel_mtu = \"1500\"; };\n", 0,
+	 "bad.conf:2: clientgw.tunnel_mtu", "expected an integer, not a string"},
+	{"clientgw: { queue = 0;\n  tunnel_mtu = 4294968796L; };\n", 0,
+	 "bad.conf:2: clientgw.tunnel_mtu", "4294968796 out of range 576..65535"},
+	{"clientgw: { queue = 0;\n  configuration = \"BC\"; };\n", 0,
+	 "bad.conf:2: clientgw.configuration", "\"BC\" is not a configuration"},
+	{"replicad: { queue = 0; service_address = \"192.0.2.9\";\n  redirectors = [ \"192.0.2.1\" ];\n"
+	 "  tunnel_mtu = 575; };\n",
+	 0, "bad.conf:3: replicad.tunnel_mtu", "575 out of range 576..65535"},
+	{"replicad: { queue = 0; service_address = \"192.0.2.9\";\n  redirectors = [ \"192.0.2.1\" ];\n"
+	 "  tunnel_mtu = 65536; };\n",
+	 0, "bad.conf:3: replicad.tunnel_mtu", "65536 out of range 576..65535"},
+	{"replicad: { queue = 0; service_address = \"192.0.2.9\";\n  redirectors = [ \"192.0.2.1\" ];\n"
+	 "  idle_timeout = 0.5; };\n",
+	 0, "bad.conf:3: replicad.idle_timeout", "0.5 out of range 1..86400"},
+	{"replicad: { queue = 0; service_address = \"192.0.2.9\";\n  redirectors = [ \"192.0.2.1\" ];\n"
+	 "  idle_timeout = 86401; };\n",
+	 0, "bad.conf:3: replicad.idle_timeout", "86401 out of range 1..86400"},
+	{"replicad: { queue = 0; service_address = \"192.0.2.9\";\n  redirectors = [ \"192.0.2.1\" ];\n"
+	 "  idle_timeout = \"60\"; };\n",
+	 0, "bad.conf:3: replicad.idle_timeout", "expected a number, not a string"},
+	{"replicad: { queue = 0; service_address = \"192.0.2.9\";\n  redirectors = [ \"192.0.2.1\" ];\n"
+	 "  linger = 601; };\n",
+	 0, "bad.conf:3: replicad.linger", "601 out of range 0..600"},
+	{"replicad: { queue = 0; service_address = \"192.0.2.9\";\n  redirectors = [ \"192.0.2.1\" ];\n"
+	 "  linger = -0.5; };\n",
+	 0, "bad.conf:3: replicad.linger", "-0.5 out of range 0..600"},
+	{"replicad: { queue = 0; service_address = \"192.0.2.9\";\n  redirectors = [ \"192.0.2.1\" ];\n"
+	 "  linger = [ 1 ]; };\n",
+	 0, "bad.conf:3: replicad.linger", "expected a number, not an array"},
+	/* unknown settings are still refused next to the new ones */
+	{"replicad: { queue = 0; service_address = \"192.0.2.9\";\n  redirectors = [ \"192.0.2.1\" ];\n"
+	 "  tunnel_mtu = 1400;\n  tunnel_mut = 1400; };\n",
+	 0, "bad.conf:4: replicad.tunnel_mut", "unknown setting"},
+	{"replicad: { queue = 0; service_address = \"192.0.2.9\";\n  redirectors = [ \"192.0.2.1\" ];\n"
+	 "  configuration = \"C\"; };\n",
+	 0, "bad.conf:3: replicad.configuration", "unknown setting"},
+	{"clientgw: { queue = 0; tunnel_mtu = 1400;\n  linger_time = 1; };\n", 0,
+	 "bad.conf:2: clientgw.linger_time", "unknown setting"},
+	{"redirector: { queue = 1; address = \"192.0.2.1\";\n  tunnel_mtu = 1500; };\n", 0,
+	 "bad.conf:2: redirector.tunnel_mtu", "unknown setting"},
+	{"services = ( { origin = \"192.0.2.1\"; configuration = \"C\";\n  tunnel_mtu = 1500; } );\n",
+	 0, "bad.conf:2: services.[0].tunnel_mtu", "unknown setting"},
 };
 
 START_TEST(bad_config)
@@ -545,6 +656,7 @@ static Suite *conf_suite(void)
 	tcase_add_test(t, defaults_applied);
 	tcase_add_test(t, absent_sections);
 	tcase_add_test(t, values_converted);
+	tcase_add_test(t, bc_values_converted);
 	tcase_add_test(t, include_relative);
 	suite_add_tcase(s, t);
 

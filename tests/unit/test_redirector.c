@@ -595,7 +595,7 @@ END_TEST
 /* ========================================================== known bugs */
 
 /*
- * BUG (src/redirector.c, fan_out(): "r->c[syn_fanned_out]++;" before the
+ * Was (src/redirector.c, fan_out(): "r->c[syn_fanned_out]++;" before the
  * loop): syn_fanned_out ("tagged SYNs copied to the replicas") counts a SYN
  * of which no copy could be built (every copy too big for an emit slot),
  * so the state file reports SYNs as copied that were not.  Fix: count it

@@ -1,11 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * Unit tests of the wlb-replicad policy (configuration A): encapsulated
- * tagged SYNs from a redirector are cracked and delivered to the local
- * service address at prerouting, the local server's SYN-ACK gets the echo of
- * the SYN's nonce at local output; every other outcome is a counted drop or
- * pass.  Every packet the policy mangles is parsed again and its checksums
- * verified.
+ * Unit tests of the wlb-replicad policy: encapsulated tagged SYNs from a
+ * redirector are cracked and delivered at prerouting (to the local service
+ * address in configuration A, to the origin's address in B and C, with the
+ * MSS clamped to the tunnel in C), the local server's SYN-ACK gets the echo
+ * of the SYN's nonce at local output (and leaves tunnelled in B and C); then
+ * FIG. 4B/4C's connection: B's client packets given the origin's address
+ * back, C's tunnelled both ways, until FIN, RST or idleness; every other
+ * outcome is a counted drop or pass.  Every packet the policy mangles is
+ * parsed again (IP-in-IP ones outside and inside) and its checksums
+ * verified.  Tests in "regressions" pin down defects found in review and
+ * fixed.
  */
 #include <check.h>
 #include <stdio.h>
@@ -905,6 +910,823 @@ START_TEST(dump_state)
 }
 END_TEST
 
+/* ================================================= configurations B and C */
+
+#define IDLE_MS 60000u
+#define LINGER_MS 1500u
+#define TUNNEL_MSS 1440 /* tunnel_mtu 1500 - outer IP - inner IP - TCP */
+
+static const char conf_bc[] = "replicad: {\n"
+			      "  queue = 2;\n"
+			      "  service_address = \"198.51.100.18\";\n"
+			      "  redirectors = [ \"198.51.100.6\" ];\n"
+			      "  flows = 64;\n"
+			      "  flow_timeout = 5.0;\n"
+			      "  idle_timeout = 60;\n"
+			      "  linger = 1.5;\n"
+			      "  tunnel_mtu = 1500;\n"
+			      "};\n";
+
+static void setup_bc(void)
+{
+	start(conf_bc);
+}
+
+/* The SYN a client gateway tagged for a connection in configuration mode. */
+static struct inner mode_syn(enum wlb_mode mode, uint16_t cport, uint32_t nonce)
+{
+	return (struct inner){.cport = cport,
+			      .tag_flags_set = true,
+			      .tag_flags = wlb_tag_flags(true, mode, false),
+			      .nonce = nonce};
+}
+
+static struct wlb_flow *flow_of(const char *server, uint16_t cport)
+{
+	struct wlb_flow_key key;
+
+	memset(&key, 0, sizeof(key));
+	key.client.v4 = tp_addr(CLIENT);
+	key.server.v4 = tp_addr(server);
+	key.client_port = tp_port(cport);
+	key.server_port = tp_port(80);
+	return wlb_flow_lookup(rp->flows, &key, now);
+}
+
+/* A segment without options and with n bytes of payload. */
+static void mk_seg(struct tp_pk *k, const char *src, const char *dst, uint16_t sport,
+		   uint16_t dport, uint8_t flags, size_t n)
+{
+	struct tp_opts t = {.src = src,
+			    .dst = dst,
+			    .sport = sport,
+			    .dport = dport,
+			    .flags = flags,
+			    .seq = 4242,
+			    .ack = 777778,
+			    .payload = payload,
+			    .paylen = n,
+			    .df = true};
+
+	k->len = tp_build(k->b, sizeof(k->b), &t);
+}
+
+/* The redirector's copy of a SYN in configuration mode is delivered with
+ * its destination, the origin, unchanged; in C its MSS is clamped. */
+static void delivered_bc(enum wlb_mode mode, uint16_t cport, uint32_t nonce)
+{
+	uint8_t inner[TP_PKT_CAP];
+	struct inner in = mode_syn(mode, cport, nonce);
+	size_t ilen = mk_inner(inner, sizeof(inner), &in);
+	uint64_t clamped = rp->c[mss_clamped];
+	struct tp_pk k;
+	struct wlb_pkt p;
+	struct wlb_tag t;
+
+	encap(&k, inner, ilen, REDIRECTOR);
+	decide(NF_INET_PRE_ROUTING, &k);
+	p = mangled();
+	ck_assert_ptr_eq(act->out, k.b + 20);
+	ck_assert(wlb_tcp_is_syn(&p));
+	ck_assert_uint_eq(p.len, ilen);
+	ck_assert_uint_eq(wlb_ip_saddr(&p), tp_addr(CLIENT));
+	ck_assert_uint_eq(wlb_ip_daddr(&p), tp_addr(ORIGIN));
+	ck_assert_uint_eq(ntohs(wlb_tcp_sport(&p)), cport);
+	ck_assert_uint_eq(ntohs(wlb_tcp_dport(&p)), 80);
+	ck_assert_int_eq(wlb_tag_find(&p, &t), 1);
+	ck_assert_int_eq(wlb_tag_mode(&t), mode);
+	ck_assert_uint_eq(t.nonce, htonl(nonce));
+	if (mode == WLB_MODE_C) {
+		ck_assert_int_eq(tp_mss(&p), TUNNEL_MSS);
+		ck_assert_uint_eq(rp->c[mss_clamped], clamped + 1);
+		/* all but the MSS value and the TCP checksum as sent */
+		ck_assert_int_eq(memcmp(outbuf.b, inner, 36), 0);
+		ck_assert_int_eq(memcmp(outbuf.b + 38, inner + 38, 4), 0);
+		ck_assert_int_eq(memcmp(outbuf.b + 44, inner + 44, ilen - 44), 0);
+	} else {
+		ck_assert_int_eq(tp_mss(&p), 1460);
+		ck_assert_uint_eq(rp->c[mss_clamped], clamped);
+		/* byte for byte as the client gateway sent it */
+		ck_assert_int_eq(memcmp(outbuf.b, inner, ilen), 0);
+	}
+	ck_assert_uint_eq(flow_of(ORIGIN, cport)->cls, WLB_FLOW_PENDING);
+}
+
+/* The local server's SYN-ACK (from the origin's address) gets the echo of
+ * nonce and leaves tunnelled: outer SERVICE -> CLIENT. */
+static void tunnelled_synack(enum wlb_mode mode, uint16_t cport, uint32_t nonce)
+{
+	struct tp_pk k;
+	struct wlb_pkt o, in, q;
+	struct wlb_tag t;
+	uint64_t echoed_before = rp->c[synack_echoed];
+
+	mk_synack(&k, ORIGIN, CLIENT, cport, 20);
+	q = tp_parse(k.b, k.len, sizeof(k.b));
+	decide(NF_INET_LOCAL_OUT, &k);
+	o = tp_assert_mangled_ipip(act, &outbuf, &in);
+	ck_assert_uint_eq(act->n_emit, 0);
+	ck_assert_ptr_eq(act->out, act->scratch);
+	ck_assert_uint_eq(wlb_ip_saddr(&o), tp_addr(SERVICE));
+	ck_assert_uint_eq(wlb_ip_daddr(&o), tp_addr(CLIENT));
+	ck_assert_uint_eq(outbuf.b[8], 64);
+	ck_assert_uint_eq(o.len, k.len + WLB_TAG_SPACE + 20);
+	ck_assert_uint_eq(in.proto, WLB_IPPROTO_TCP);
+	ck_assert(wlb_tcp_is_synack(&in));
+	ck_assert_uint_eq(wlb_ip_saddr(&in), tp_addr(ORIGIN));
+	ck_assert_uint_eq(wlb_ip_daddr(&in), tp_addr(CLIENT));
+	ck_assert_uint_eq(wlb_tcp_sport(&in), wlb_tcp_sport(&q));
+	ck_assert_uint_eq(wlb_tcp_dport(&in), wlb_tcp_dport(&q));
+	ck_assert_uint_eq(wlb_tcp_seq(&in), wlb_tcp_seq(&q));
+	ck_assert_uint_eq(wlb_tcp_ack(&in), wlb_tcp_ack(&q));
+	ck_assert_int_eq(wlb_tag_find(&in, &t), 1);
+	ck_assert_uint_eq(t.flags, wlb_tag_flags(true, mode, true));
+	ck_assert_int_eq(wlb_tag_mode(&t), mode);
+	ck_assert_uint_eq(t.nonce, htonl(nonce));
+	/* the server's own options stay where they were */
+	ck_assert_int_eq(memcmp(in.data + 40, q.data + 40, 20), 0);
+	ck_assert_uint_eq(rp->c[synack_echoed], echoed_before + 1);
+	ck_assert_uint_eq(flow_of(ORIGIN, cport)->cls, WLB_FLOW_SETTLED);
+}
+
+/* A B or C connection of CLIENT:cport to ORIGIN:80 answered here. */
+static void bc_connection(enum wlb_mode mode, uint16_t cport, uint32_t nonce)
+{
+	delivered_bc(mode, cport, nonce);
+	now += 2;
+	tunnelled_synack(mode, cport, nonce);
+}
+
+/* B: a client packet the client gateway sent to our service address gets
+ * the origin's address back, nothing else changed. */
+static void b_readdressed_ok(uint16_t cport, uint8_t flags, size_t n)
+{
+	struct tp_pk k;
+	struct wlb_pkt p;
+	uint64_t before = rp->c[b_readdressed];
+
+	mk_seg(&k, CLIENT, SERVICE, cport, 80, flags, n);
+	decide(NF_INET_PRE_ROUTING, &k);
+	p = mangled();
+	ck_assert_ptr_eq(act->out, k.b);
+	ck_assert_uint_eq(p.len, k.len);
+	ck_assert_uint_eq(wlb_ip_daddr(&p), tp_addr(ORIGIN));
+	/* all but the destination and the checksums */
+	ck_assert_int_eq(memcmp(outbuf.b, k.b, 10), 0);
+	ck_assert_int_eq(memcmp(outbuf.b + 12, k.b + 12, 4), 0);
+	ck_assert_int_eq(memcmp(outbuf.b + 20, k.b + 20, 16), 0);
+	ck_assert_int_eq(memcmp(outbuf.b + 38, k.b + 38, k.len - 38), 0);
+	ck_assert_uint_eq(rp->c[b_readdressed], before + 1);
+}
+
+/* B: the local server's packet, sent as the origin, leaves untouched. */
+static void b_sent_untouched(uint16_t cport, uint8_t flags, size_t n)
+{
+	struct tp_pk k;
+	uint64_t before = rp->c[b_spoofed_sent];
+
+	mk_seg(&k, ORIGIN, CLIENT, 80, cport, flags, n);
+	pass_unchanged(NF_INET_LOCAL_OUT, &k);
+	ck_assert_uint_eq(rp->c[b_spoofed_sent], before + 1);
+}
+
+/* C: the local server's packet leaves tunnelled to the client. */
+static void c_sent_tunnelled(uint16_t cport, uint8_t flags, size_t n)
+{
+	struct tp_pk k;
+	struct wlb_pkt o, in;
+	uint64_t before = rp->c[tunnel_sent];
+
+	mk_seg(&k, ORIGIN, CLIENT, 80, cport, flags, n);
+	decide(NF_INET_LOCAL_OUT, &k);
+	o = tp_assert_mangled_ipip(act, &outbuf, &in);
+	ck_assert_uint_eq(act->n_emit, 0);
+	ck_assert_uint_eq(wlb_ip_saddr(&o), tp_addr(SERVICE));
+	ck_assert_uint_eq(wlb_ip_daddr(&o), tp_addr(CLIENT));
+	ck_assert_uint_eq(o.len, k.len + 20);
+	ck_assert_uint_eq(outbuf.b[6] & 0x40, k.b[6] & 0x40); /* DF copied */
+	ck_assert_int_eq(memcmp(outbuf.b + 20, k.b, k.len), 0);
+	ck_assert_uint_eq(rp->c[tunnel_sent], before + 1);
+}
+
+/* A client packet (inner src -> dst) tunnelled by the client gateway from
+ * outer to our service address. */
+static void mk_client_tunnel(struct tp_pk *k, struct tp_pk *in, const char *outer, const char *src,
+			     const char *dst, uint16_t cport, uint8_t flags, size_t n)
+{
+	mk_seg(in, src, dst, cport, 80, flags, n);
+	tp_encap(k, in, outer, SERVICE);
+}
+
+/* C (and the RST of a B loser): the client's tunnel packet is cracked, the
+ * client's packet inside delivered byte for byte. */
+static void tunnel_taken(uint16_t cport, uint8_t flags, size_t n)
+{
+	struct tp_pk k, in;
+	struct wlb_pkt p;
+	uint64_t before = rp->c[tunnel_received];
+
+	mk_client_tunnel(&k, &in, CLIENT, CLIENT, ORIGIN, cport, flags, n);
+	decide(NF_INET_PRE_ROUTING, &k);
+	p = mangled();
+	ck_assert_ptr_eq(act->out, k.b + 20);
+	ck_assert_uint_eq(p.len, in.len);
+	ck_assert_int_eq(memcmp(outbuf.b, in.b, in.len), 0);
+	ck_assert_uint_eq(rp->c[tunnel_received], before + 1);
+}
+
+/* Dropped and counted as drop_not_redirector. */
+static void tunnel_refused(struct tp_pk *k)
+{
+	uint64_t before = rp->c[drop_not_redirector];
+
+	dropped(k);
+	ck_assert_uint_eq(rp->c[drop_not_redirector], before + 1);
+}
+
+/* ----------------------------------------------------- the tagged SYN */
+
+START_TEST(bc_syn_delivered_to_origin)
+{
+	delivered_bc(WLB_MODE_B, CPORT, 0x0b0b0b0b);
+	ck_assert_uint_eq(rp->c[mss_clamped], 0);
+	delivered_bc(WLB_MODE_C, CPORT + 1, 0x0c0c0c0c);
+	ck_assert_uint_eq(rp->c[mss_clamped], 1);
+	ck_assert_uint_eq(rp->c[syn_delivered], 2);
+	ck_assert_uint_eq(total(), 3);
+	ck_assert_uint_eq(pending(), 2);
+	ck_assert_uint_eq(flow_of(ORIGIN, CPORT)->state, WLB_MODE_B);
+	ck_assert_uint_eq(flow_of(ORIGIN, CPORT + 1)->state, WLB_MODE_C);
+}
+END_TEST
+
+START_TEST(c_syn_mss_below_untouched)
+{
+	uint8_t inner[TP_PKT_CAP];
+	struct inner in = mode_syn(WLB_MODE_C, CPORT, NONCE);
+	size_t ilen = mk_inner(inner, sizeof(inner), &in);
+	struct tp_pk k;
+	struct wlb_pkt p;
+
+	/* MSS 1400 in the client's options (the first option) */
+	inner[42] = 1400 >> 8;
+	inner[43] = 1400 & 0xff;
+	p = tp_parse(inner, ilen, sizeof(inner));
+	wlb_pkt_csum_fill(&p);
+	encap(&k, inner, ilen, REDIRECTOR);
+	decide(NF_INET_PRE_ROUTING, &k);
+	p = mangled();
+	ck_assert_int_eq(tp_mss(&p), 1400);
+	ck_assert_int_eq(memcmp(outbuf.b, inner, ilen), 0);
+	ck_assert_uint_eq(rp->c[mss_clamped], 0);
+	ck_assert_uint_eq(rp->c[syn_delivered], 1);
+}
+END_TEST
+
+START_TEST(c_syn_mss_follows_tunnel_mtu)
+{
+	struct wlb_conf *c = tp_conf("replicad: { queue = 2; service_address = \"198.51.100.18\";\n"
+				     "  redirectors = [ \"198.51.100.6\" ]; tunnel_mtu = 576; };\n",
+				     WLB_NEED_REPLICAD);
+	struct tp_pk k;
+	struct wlb_pkt p;
+	struct inner in = mode_syn(WLB_MODE_C, CPORT, NONCE);
+
+	replicad_reconfigure(rp, c);
+	mk_copy(&k, &in, REDIRECTOR);
+	decide(NF_INET_PRE_ROUTING, &k);
+	p = mangled();
+	ck_assert_int_eq(tp_mss(&p), 576 - 60);
+	ck_assert_uint_eq(rp->c[mss_clamped], 1);
+	replicad_reconfigure(rp, conf);
+	wlb_conf_free(c);
+}
+END_TEST
+
+START_TEST(bc_synack_echoed_and_tunnelled)
+{
+	delivered_bc(WLB_MODE_B, CPORT, 0x0b0b0b0b);
+	delivered_bc(WLB_MODE_C, CPORT + 1, 0x0c0c0c0c);
+	/* answered in the other order */
+	tunnelled_synack(WLB_MODE_C, CPORT + 1, 0x0c0c0c0c);
+	tunnelled_synack(WLB_MODE_B, CPORT, 0x0b0b0b0b);
+	/* the server retransmits its SYN-ACK: the echo and the tunnel again */
+	now += 1000;
+	tunnelled_synack(WLB_MODE_B, CPORT, 0x0b0b0b0b);
+	tunnelled_synack(WLB_MODE_C, CPORT + 1, 0x0c0c0c0c);
+	ck_assert_uint_eq(rp->c[synack_echoed], 4);
+	ck_assert_uint_eq(rp->c[synack_noroom], 0);
+	/* settled connections outlive the SYN's flow timeout */
+	now += FLOW_TIMEOUT_MS * 2;
+	b_readdressed_ok(CPORT, WLB_TCP_ACK, 0);
+	c_sent_tunnelled(CPORT + 1, WLB_TCP_ACK, 0);
+	ck_assert_uint_eq(pending(), 2);
+}
+END_TEST
+
+START_TEST(bc_synack_of_other_address_untouched)
+{
+	struct tp_pk k;
+
+	delivered_bc(WLB_MODE_B, CPORT, NONCE);
+	/* a SYN-ACK from the service address is no answer to a B SYN */
+	mk_synack(&k, SERVICE, CLIENT, CPORT, 20);
+	pass_unchanged(NF_INET_LOCAL_OUT, &k);
+	ck_assert_uint_eq(rp->c[other_passed], 1);
+	ck_assert_uint_eq(rp->c[synack_echoed], 0);
+	ck_assert_uint_eq(flow_of(ORIGIN, CPORT)->cls, WLB_FLOW_PENDING);
+}
+END_TEST
+
+/* ---------------------------------------------------- configuration B */
+
+START_TEST(b_connection_both_ways)
+{
+	bc_connection(WLB_MODE_B, CPORT, NONCE);
+	b_readdressed_ok(CPORT, WLB_TCP_ACK, 0);
+	b_readdressed_ok(CPORT, WLB_TCP_ACK | WLB_TCP_PSH, 300);
+	b_sent_untouched(CPORT, WLB_TCP_ACK | WLB_TCP_PSH, 1400);
+	b_sent_untouched(CPORT, WLB_TCP_ACK, 0);
+	b_readdressed_ok(CPORT, WLB_TCP_ACK, 0);
+	ck_assert_uint_eq(rp->c[b_readdressed], 3);
+	ck_assert_uint_eq(rp->c[b_spoofed_sent], 2);
+	ck_assert_uint_eq(rp->c[tunnel_sent] + rp->c[tunnel_received], 0);
+}
+END_TEST
+
+START_TEST(b_other_packets_pass)
+{
+	struct tp_pk k;
+
+	bc_connection(WLB_MODE_B, CPORT, NONCE);
+	/* another client port, another client, another service port */
+	mk_seg(&k, CLIENT, SERVICE, CPORT + 1, 80, WLB_TCP_ACK, 10);
+	pass_unchanged(NF_INET_PRE_ROUTING, &k);
+	mk_seg(&k, CLIENT2, SERVICE, CPORT, 80, WLB_TCP_ACK, 10);
+	pass_unchanged(NF_INET_PRE_ROUTING, &k);
+	mk_seg(&k, CLIENT, SERVICE, CPORT, 443, WLB_TCP_ACK, 10);
+	pass_unchanged(NF_INET_PRE_ROUTING, &k);
+	/* to another local address */
+	mk_seg(&k, CLIENT, OTHER_LOCAL, CPORT, 80, WLB_TCP_ACK, 10);
+	pass_unchanged(NF_INET_PRE_ROUTING, &k);
+	/* local packets from another address or to another port */
+	mk_seg(&k, SERVICE, CLIENT, 80, CPORT, WLB_TCP_ACK, 10);
+	pass_unchanged(NF_INET_LOCAL_OUT, &k);
+	mk_seg(&k, ORIGIN, CLIENT, 80, CPORT + 1, WLB_TCP_ACK, 10);
+	pass_unchanged(NF_INET_LOCAL_OUT, &k);
+	ck_assert_uint_eq(rp->c[other_passed], 6);
+	ck_assert_uint_eq(rp->c[b_readdressed] + rp->c[b_spoofed_sent], 0);
+}
+END_TEST
+
+START_TEST(b_fin_both_ways_then_linger)
+{
+	struct tp_pk k;
+
+	bc_connection(WLB_MODE_B, CPORT, NONCE);
+	now += 10000;
+	b_readdressed_ok(CPORT, WLB_TCP_FIN | WLB_TCP_ACK, 0);
+	/* half closed: the server goes on for longer than the linger */
+	now += LINGER_MS * 4;
+	b_sent_untouched(CPORT, WLB_TCP_ACK | WLB_TCP_PSH, 1000);
+	now += LINGER_MS * 4;
+	b_sent_untouched(CPORT, WLB_TCP_FIN | WLB_TCP_ACK, 0);
+	/* the last ACK, within the linger */
+	now += LINGER_MS - 1;
+	b_readdressed_ok(CPORT, WLB_TCP_ACK, 0);
+	now += LINGER_MS;
+	mk_seg(&k, CLIENT, SERVICE, CPORT, 80, WLB_TCP_ACK, 0);
+	pass_unchanged(NF_INET_PRE_ROUTING, &k);
+	mk_seg(&k, ORIGIN, CLIENT, 80, CPORT, WLB_TCP_ACK, 0);
+	pass_unchanged(NF_INET_LOCAL_OUT, &k);
+	ck_assert_uint_eq(rp->c[other_passed], 2);
+	ck_assert_uint_eq(pending(), 0);
+}
+END_TEST
+
+START_TEST(b_server_fin_first_tick_reclaims)
+{
+	bc_connection(WLB_MODE_B, CPORT, NONCE);
+	b_sent_untouched(CPORT, WLB_TCP_FIN | WLB_TCP_ACK, 0);
+	b_readdressed_ok(CPORT, WLB_TCP_FIN | WLB_TCP_ACK, 0);
+	now += LINGER_MS;
+	replicad_tick(rp, now);
+	ck_assert_uint_eq(pending(), 0);
+}
+END_TEST
+
+START_TEST(b_idle_timeout)
+{
+	struct tp_pk k;
+
+	bc_connection(WLB_MODE_B, CPORT, NONCE);
+	now += IDLE_MS - 1;
+	b_readdressed_ok(CPORT, WLB_TCP_ACK, 0);
+	now += IDLE_MS - 1;
+	b_sent_untouched(CPORT, WLB_TCP_ACK, 10);
+	now += IDLE_MS;
+	mk_seg(&k, CLIENT, SERVICE, CPORT, 80, WLB_TCP_ACK, 0);
+	pass_unchanged(NF_INET_PRE_ROUTING, &k);
+	ck_assert_uint_eq(rp->c[other_passed], 1);
+	ck_assert_uint_eq(pending(), 0);
+}
+END_TEST
+
+START_TEST(b_loser_rst_taken)
+{
+	struct tp_pk k;
+
+	bc_connection(WLB_MODE_B, CPORT, NONCE);
+	/* the client gateway resets the loser through its tunnel */
+	tunnel_taken(CPORT, WLB_TCP_RST, 0);
+	ck_assert_uint_eq(rp->c[tunnel_received], 1);
+	/* the connection lingers, then is forgotten */
+	now += LINGER_MS - 1;
+	b_sent_untouched(CPORT, WLB_TCP_RST, 0);
+	now += LINGER_MS;
+	mk_seg(&k, ORIGIN, CLIENT, 80, CPORT, WLB_TCP_ACK, 0);
+	pass_unchanged(NF_INET_LOCAL_OUT, &k);
+	ck_assert_uint_eq(pending(), 0);
+}
+END_TEST
+
+START_TEST(b_before_synack_packets_pass)
+{
+	struct tp_pk k;
+
+	delivered_bc(WLB_MODE_B, CPORT, NONCE);
+	mk_seg(&k, CLIENT, SERVICE, CPORT, 80, WLB_TCP_ACK, 10);
+	pass_unchanged(NF_INET_PRE_ROUTING, &k);
+	mk_seg(&k, ORIGIN, CLIENT, 80, CPORT, WLB_TCP_ACK, 10);
+	pass_unchanged(NF_INET_LOCAL_OUT, &k);
+	ck_assert_uint_eq(rp->c[other_passed], 2);
+	ck_assert_uint_eq(rp->c[b_readdressed] + rp->c[b_spoofed_sent], 0);
+	/* and the connection is still answered */
+	tunnelled_synack(WLB_MODE_B, CPORT, NONCE);
+	b_readdressed_ok(CPORT, WLB_TCP_ACK, 0);
+}
+END_TEST
+
+START_TEST(b_flow_timeout_before_synack)
+{
+	struct tp_pk k;
+
+	delivered_bc(WLB_MODE_B, CPORT, NONCE);
+	now += FLOW_TIMEOUT_MS;
+	mk_synack(&k, ORIGIN, CLIENT, CPORT, 20);
+	pass_unchanged(NF_INET_LOCAL_OUT, &k);
+	ck_assert_uint_eq(rp->c[synack_echoed], 0);
+	ck_assert_uint_eq(pending(), 0);
+}
+END_TEST
+
+/* ---------------------------------------------------- configuration C */
+
+START_TEST(c_connection_both_ways)
+{
+	bc_connection(WLB_MODE_C, CPORT, NONCE);
+	tunnel_taken(CPORT, WLB_TCP_ACK, 0);
+	tunnel_taken(CPORT, WLB_TCP_ACK | WLB_TCP_PSH, 500);
+	c_sent_tunnelled(CPORT, WLB_TCP_ACK | WLB_TCP_PSH, 1440);
+	c_sent_tunnelled(CPORT, WLB_TCP_ACK, 0);
+	tunnel_taken(CPORT, WLB_TCP_ACK, 0);
+	ck_assert_uint_eq(rp->c[tunnel_received], 3);
+	ck_assert_uint_eq(rp->c[tunnel_sent], 2);
+	ck_assert_uint_eq(rp->c[b_readdressed] + rp->c[b_spoofed_sent], 0);
+	/* in C the client's packets do not come plain to the service */
+	{
+		struct tp_pk k;
+
+		mk_seg(&k, CLIENT, SERVICE, CPORT, 80, WLB_TCP_ACK, 0);
+		pass_unchanged(NF_INET_PRE_ROUTING, &k);
+		ck_assert_uint_eq(rp->c[other_passed], 1);
+	}
+}
+END_TEST
+
+START_TEST(c_tunnel_refused)
+{
+	static const uint8_t ipopts[4] = {1, 1, 1, 0};
+	struct tp_pk k, in;
+	struct tp_opts o = {.src = CLIENT,
+			    .dst = ORIGIN,
+			    .sport = CPORT,
+			    .dport = 80,
+			    .flags = WLB_TCP_ACK,
+			    .ipopts = ipopts,
+			    .ipoptlen = 4};
+
+	bc_connection(WLB_MODE_C, CPORT, NONCE);
+	/* an A connection on another port */
+	mk_copy(&k, &(struct inner){.cport = CPORT + 1}, REDIRECTOR);
+	delivered(&k, CLIENT, CPORT + 1);
+	mk_synack(&k, SERVICE, CLIENT, CPORT + 1, 20);
+	echoed(&k, NONCE);
+	/* outer source not the inner one */
+	mk_client_tunnel(&k, &in, CLIENT2, CLIENT, ORIGIN, CPORT, WLB_TCP_ACK, 10);
+	tunnel_refused(&k);
+	mk_client_tunnel(&k, &in, STRANGER, CLIENT, ORIGIN, CPORT, WLB_TCP_RST, 0);
+	tunnel_refused(&k);
+	/* no such connection: another port, another client, another server */
+	mk_client_tunnel(&k, &in, CLIENT, CLIENT, ORIGIN, CPORT + 9, WLB_TCP_ACK, 10);
+	tunnel_refused(&k);
+	mk_client_tunnel(&k, &in, CLIENT2, CLIENT2, ORIGIN, CPORT, WLB_TCP_ACK, 10);
+	tunnel_refused(&k);
+	mk_client_tunnel(&k, &in, CLIENT, CLIENT, OTHER_LOCAL, CPORT, WLB_TCP_ACK, 10);
+	tunnel_refused(&k);
+	/* the A connection (keyed by our service address) */
+	mk_client_tunnel(&k, &in, CLIENT, CLIENT, SERVICE, CPORT + 1, WLB_TCP_ACK, 10);
+	tunnel_refused(&k);
+	mk_client_tunnel(&k, &in, CLIENT, CLIENT, ORIGIN, CPORT + 1, WLB_TCP_ACK, 10);
+	tunnel_refused(&k);
+	/* an inner header with IP options */
+	in.len = tp_build(in.b, sizeof(in.b), &o);
+	tp_encap(&k, &in, CLIENT, SERVICE);
+	tunnel_refused(&k);
+	/* not TCP inside */
+	mk_client_tunnel(&k, &in, CLIENT, CLIENT, ORIGIN, CPORT, WLB_TCP_ACK, 10);
+	k.b[20 + 9] = 17;
+	tunnel_refused(&k);
+	ck_assert_uint_eq(rp->c[drop_not_redirector], 9);
+	ck_assert_uint_eq(rp->c[tunnel_received], 0);
+	/* a refused RST closed nothing: the connection lives on its idle timer */
+	now += LINGER_MS * 2;
+	tunnel_taken(CPORT, WLB_TCP_ACK, 0);
+}
+END_TEST
+
+START_TEST(c_fin_both_ways_then_linger)
+{
+	struct tp_pk k, in;
+
+	bc_connection(WLB_MODE_C, CPORT, NONCE);
+	c_sent_tunnelled(CPORT, WLB_TCP_FIN | WLB_TCP_ACK, 0);
+	now += LINGER_MS * 4;
+	tunnel_taken(CPORT, WLB_TCP_ACK | WLB_TCP_PSH, 100);
+	tunnel_taken(CPORT, WLB_TCP_FIN | WLB_TCP_ACK, 0);
+	now += LINGER_MS - 1;
+	c_sent_tunnelled(CPORT, WLB_TCP_ACK, 0);
+	now += LINGER_MS;
+	/* forgotten: the local packet leaves plain, the tunnel is refused */
+	mk_seg(&k, ORIGIN, CLIENT, 80, CPORT, WLB_TCP_ACK, 0);
+	pass_unchanged(NF_INET_LOCAL_OUT, &k);
+	mk_client_tunnel(&k, &in, CLIENT, CLIENT, ORIGIN, CPORT, WLB_TCP_ACK, 0);
+	tunnel_refused(&k);
+	ck_assert_uint_eq(pending(), 0);
+}
+END_TEST
+
+START_TEST(c_idle_timeout)
+{
+	struct tp_pk k, in;
+
+	bc_connection(WLB_MODE_C, CPORT, NONCE);
+	now += IDLE_MS - 1;
+	tunnel_taken(CPORT, WLB_TCP_ACK, 0);
+	now += IDLE_MS - 1;
+	c_sent_tunnelled(CPORT, WLB_TCP_ACK, 0);
+	now += IDLE_MS;
+	replicad_tick(rp, now);
+	ck_assert_uint_eq(pending(), 0);
+	mk_client_tunnel(&k, &in, CLIENT, CLIENT, ORIGIN, CPORT, WLB_TCP_ACK, 0);
+	tunnel_refused(&k);
+}
+END_TEST
+
+START_TEST(c_loser_rst_taken)
+{
+	struct tp_pk k;
+
+	bc_connection(WLB_MODE_C, CPORT, NONCE);
+	tunnel_taken(CPORT, WLB_TCP_RST, 0);
+	now += LINGER_MS;
+	mk_seg(&k, ORIGIN, CLIENT, 80, CPORT, WLB_TCP_RST, 0);
+	pass_unchanged(NF_INET_LOCAL_OUT, &k);
+	ck_assert_uint_eq(pending(), 0);
+}
+END_TEST
+
+START_TEST(c_before_synack_packets_pass)
+{
+	struct tp_pk k;
+
+	delivered_bc(WLB_MODE_C, CPORT, NONCE);
+	mk_seg(&k, ORIGIN, CLIENT, 80, CPORT, WLB_TCP_ACK, 10);
+	pass_unchanged(NF_INET_LOCAL_OUT, &k);
+	ck_assert_uint_eq(rp->c[other_passed], 1);
+	ck_assert_uint_eq(rp->c[tunnel_sent], 0);
+	tunnelled_synack(WLB_MODE_C, CPORT, NONCE);
+	c_sent_tunnelled(CPORT, WLB_TCP_ACK, 10);
+}
+END_TEST
+
+/* ------------------------------------------------- A, B and C together */
+
+START_TEST(abc_side_by_side)
+{
+	struct tp_pk k;
+
+	/* an A connection, a B one and a C one from the same client */
+	mk_copy(&k, &(struct inner){.cport = CPORT, .nonce = 0xa}, REDIRECTOR);
+	delivered(&k, CLIENT, CPORT);
+	delivered_bc(WLB_MODE_B, CPORT + 1, 0xb);
+	delivered_bc(WLB_MODE_C, CPORT + 2, 0xc);
+	tunnelled_synack(WLB_MODE_C, CPORT + 2, 0xc);
+	mk_synack(&k, SERVICE, CLIENT, CPORT, 20);
+	echoed(&k, 0xa);
+	tunnelled_synack(WLB_MODE_B, CPORT + 1, 0xb);
+	for (int i = 0; i < 3; i++) {
+		/* A: nothing to do in either direction */
+		mk_seg(&k, CLIENT, SERVICE, CPORT, 80, WLB_TCP_ACK, 50);
+		pass_unchanged(NF_INET_PRE_ROUTING, &k);
+		mk_seg(&k, SERVICE, CLIENT, 80, CPORT, WLB_TCP_ACK, 50);
+		pass_unchanged(NF_INET_LOCAL_OUT, &k);
+		b_readdressed_ok(CPORT + 1, WLB_TCP_ACK, 50);
+		b_sent_untouched(CPORT + 1, WLB_TCP_ACK, 50);
+		tunnel_taken(CPORT + 2, WLB_TCP_ACK, 50);
+		c_sent_tunnelled(CPORT + 2, WLB_TCP_ACK, 50);
+	}
+	ck_assert_uint_eq(rp->c[other_passed], 6);
+	ck_assert_uint_eq(rp->c[b_readdressed], 3);
+	ck_assert_uint_eq(rp->c[b_spoofed_sent], 3);
+	ck_assert_uint_eq(rp->c[tunnel_received], 3);
+	ck_assert_uint_eq(rp->c[tunnel_sent], 3);
+	ck_assert_uint_eq(rp->c[syn_delivered], 3);
+	ck_assert_uint_eq(rp->c[synack_echoed], 3);
+	ck_assert_uint_eq(rp->c[mss_clamped], 1);
+}
+END_TEST
+
+START_TEST(bc_dump_counts)
+{
+	char *s = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	bc_connection(WLB_MODE_B, CPORT, NONCE);
+	bc_connection(WLB_MODE_C, CPORT + 1, NONCE);
+	f = open_memstream(&s, &len);
+	ck_assert_ptr_nonnull(f);
+	replicad_dump(rp, f, now);
+	fclose(f);
+	tp_assert_counter_lines(s, replicad_counter_names, rp->c, replicad_NCOUNTERS);
+	ck_assert_ptr_nonnull(strstr(s, "mss_clamped                  1\n"));
+	ck_assert_ptr_nonnull(strstr(s, "synack_echoed                2\n"));
+	/* the connections carried in B and C are in the table */
+	ck_assert_ptr_nonnull(strstr(s, "pending_nonces               2\n"));
+	free(s);
+}
+END_TEST
+
+/* ======================================================== regressions */
+
+/*
+ * Tests in "regressions" pin down defects found in review, now fixed (the
+ * comment above each says what was wrong).
+ */
+
+/*
+ * Was (src/replicad.c, redirected_syn(): "f = wlb_flow_lookup(r->flows, &k,
+ * now); if (f) wlb_flow_touch(...); ... f->nonce = t.nonce; f->state =
+ * wlb_tag_mode(&t);"): a SYN that reuses the 4-tuple of a B or C connection
+ * still lingering after its close takes over the old flow with its flags:
+ * RPD_FIN_CLIENT | RPD_FIN_SERVER | RPD_CLOSING stay set (and the class
+ * stays WLB_FLOW_SETTLED before its SYN-ACK).  From its first packet on,
+ * track_close() sees RPD_CLOSING and gives the new connection the linger
+ * (1.5 s here, 2 s by default) instead of the idle timeout: the first pause
+ * longer than that forgets it, after which a B client's packets are no
+ * longer given the origin's address and a C connection's tunnel packets are
+ * dropped both ways.  The client gateway starts a new flow in that case
+ * (client_syn(): "new, or the port reused after a closed connection").
+ * Fix: in redirected_syn(), when the flow found is another connection's
+ * (f->nonce != t.nonce, or f->flags & RPD_CLOSING), start it afresh:
+ * "f->flags = 0; wlb_flow_set_class(r->flows, f, WLB_FLOW_PENDING);" (or
+ * wlb_flow_remove() it and insert a new one).
+ */
+/* A new connection on CLIENT:CPORT -> ORIGIN:80 while the old one lingers. */
+static void reuse_port(enum wlb_mode mode, uint32_t nonce)
+{
+	struct tp_pk k;
+	struct inner in = mode_syn(mode, CPORT, nonce);
+
+	now += 100;
+	mk_copy(&k, &in, REDIRECTOR);
+	decide(NF_INET_PRE_ROUTING, &k);
+	(void)mangled();
+	ck_assert_uint_eq(pending(), 1);
+}
+
+/* After the new connection's last packet, a pause longer than the linger
+ * and far shorter than the idle timeout: is it still known? */
+static void still_known_after_pause(enum wlb_mode mode)
+{
+	struct tp_pk k, in;
+
+	now += LINGER_MS + 1000;
+	if (mode == WLB_MODE_B) {
+		mk_seg(&k, CLIENT, SERVICE, CPORT, 80, WLB_TCP_ACK | WLB_TCP_PSH, 100);
+	} else {
+		mk_seg(&in, CLIENT, ORIGIN, CPORT, 80, WLB_TCP_ACK | WLB_TCP_PSH, 100);
+		tp_encap(&k, &in, CLIENT, SERVICE);
+	}
+	decide(NF_INET_PRE_ROUTING, &k);
+	ck_assert_msg(act->verdict == WLB_MANGLE,
+		      "the new connection was forgotten %u ms after its last packet "
+		      "(verdict %d): it inherited the closed one's linger",
+		      LINGER_MS + 1000, act->verdict);
+}
+
+/* The local server answers the new connection: its SYN-ACK leaves. */
+static void answered_again(void)
+{
+	struct tp_pk k;
+
+	now += 2;
+	mk_synack(&k, ORIGIN, CLIENT, CPORT, 20);
+	decide(NF_INET_LOCAL_OUT, &k);
+	ck_assert_int_eq(act->verdict, WLB_MANGLE);
+}
+
+START_TEST(pending_port_reuse_after_close)
+{
+	bc_connection(WLB_MODE_B, CPORT, 0x1111);
+	b_readdressed_ok(CPORT, WLB_TCP_FIN | WLB_TCP_ACK, 0);
+	b_sent_untouched(CPORT, WLB_TCP_FIN | WLB_TCP_ACK, 0);
+	reuse_port(WLB_MODE_B, 0x2222);
+	answered_again();
+	b_readdressed_ok(CPORT, WLB_TCP_ACK, 0);
+	still_known_after_pause(WLB_MODE_B);
+}
+END_TEST
+
+START_TEST(pending_port_reuse_after_close_c)
+{
+	bc_connection(WLB_MODE_C, CPORT, 0x1111);
+	tunnel_taken(CPORT, WLB_TCP_RST, 0);
+	reuse_port(WLB_MODE_C, 0x2222);
+	answered_again();
+	tunnel_taken(CPORT, WLB_TCP_ACK, 0);
+	still_known_after_pause(WLB_MODE_C);
+}
+END_TEST
+
+/* The same defect seen before the new SYN-ACK: the flow is still the old
+ * connection's, settled, so the local server's packets are handled as a
+ * carried connection's instead of passing (b_before_synack_packets_pass). */
+START_TEST(pending_port_reuse_waits_for_synack)
+{
+	struct tp_pk k;
+
+	bc_connection(WLB_MODE_B, CPORT, 0x1111);
+	b_readdressed_ok(CPORT, WLB_TCP_FIN | WLB_TCP_ACK, 0);
+	b_sent_untouched(CPORT, WLB_TCP_FIN | WLB_TCP_ACK, 0);
+	reuse_port(WLB_MODE_C, 0x2222);
+	ck_assert_msg(flow_of(ORIGIN, CPORT)->cls == WLB_FLOW_PENDING,
+		      "a new SYN on a lingering flow left it settled");
+	mk_seg(&k, ORIGIN, CLIENT, 80, CPORT, WLB_TCP_ACK, 10);
+	pass_unchanged(NF_INET_LOCAL_OUT, &k);
+}
+END_TEST
+
+/*
+ * Was (src/replicad.c, local_synack(): "r->c[synack_noroom]++; return;"
+ * with the verdict left at WLB_ACCEPT): in B and C the local server's
+ * SYN-ACK comes from the origin's address, so when its options leave no
+ * room for the echo (more than 28 bytes of them: a Fast Open cookie,
+ * MPTCP, TCP-MD5 or TCP-AO next to the usual MSS, SACK, timestamps and
+ * window scale) it leaves plain, untunnelled, as if the origin had sent
+ * it.  The client gateway takes it for the origin's answer (answers():
+ * plain and from the origin's address), settles the flow as direct and
+ * sends the client's packets to the real origin, which never saw this
+ * handshake; when the origin's own SYN-ACK arrives it passes as a
+ * "retransmission" with another sequence number.  The connection breaks.
+ * (In A the same SYN-ACK comes from the service address and the gateway
+ * drops it as spoofed, which is harmless.)
+ * Fix: in local_synack(), on no room, drop the SYN-ACK of a B or C flow:
+ * "if (f->state != WLB_MODE_A) act->verdict = WLB_DROP;" (the origin or
+ * another replica answers the client instead).
+ */
+START_TEST(pending_bc_synack_noroom_not_sent_as_origin)
+{
+	struct tp_pk k;
+
+	delivered_bc(WLB_MODE_B, CPORT, NONCE);
+	delivered_bc(WLB_MODE_C, CPORT + 1, NONCE);
+	mk_synack(&k, ORIGIN, CLIENT, CPORT, 32);
+	decide(NF_INET_LOCAL_OUT, &k);
+	ck_assert_uint_eq(rp->c[synack_noroom], 1);
+	ck_assert_msg(act->verdict == WLB_DROP,
+		      "B SYN-ACK without the echo sent plain as the origin (verdict %d)",
+		      act->verdict);
+	mk_synack(&k, ORIGIN, CLIENT, CPORT + 1, 32);
+	decide(NF_INET_LOCAL_OUT, &k);
+	ck_assert_uint_eq(rp->c[synack_noroom], 2);
+	ck_assert_msg(act->verdict == WLB_DROP,
+		      "C SYN-ACK without the echo sent plain as the origin (verdict %d)",
+		      act->verdict);
+}
+END_TEST
+
 /* ================================================================ main */
 
 static Suite *replicad_suite(void)
@@ -948,6 +1770,39 @@ static Suite *replicad_suite(void)
 	tcase_add_checked_fixture(tc, setup_limits, teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, fuzz_both_hooks);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("config_bc");
+	tcase_add_checked_fixture(tc, setup_bc, teardown);
+	tcase_add_test(tc, bc_syn_delivered_to_origin);
+	tcase_add_test(tc, c_syn_mss_below_untouched);
+	tcase_add_test(tc, c_syn_mss_follows_tunnel_mtu);
+	tcase_add_test(tc, bc_synack_echoed_and_tunnelled);
+	tcase_add_test(tc, bc_synack_of_other_address_untouched);
+	tcase_add_test(tc, b_connection_both_ways);
+	tcase_add_test(tc, b_other_packets_pass);
+	tcase_add_test(tc, b_fin_both_ways_then_linger);
+	tcase_add_test(tc, b_server_fin_first_tick_reclaims);
+	tcase_add_test(tc, b_idle_timeout);
+	tcase_add_test(tc, b_loser_rst_taken);
+	tcase_add_test(tc, b_before_synack_packets_pass);
+	tcase_add_test(tc, b_flow_timeout_before_synack);
+	tcase_add_test(tc, c_connection_both_ways);
+	tcase_add_test(tc, c_tunnel_refused);
+	tcase_add_test(tc, c_fin_both_ways_then_linger);
+	tcase_add_test(tc, c_idle_timeout);
+	tcase_add_test(tc, c_loser_rst_taken);
+	tcase_add_test(tc, c_before_synack_packets_pass);
+	tcase_add_test(tc, abc_side_by_side);
+	tcase_add_test(tc, bc_dump_counts);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("regressions");
+	tcase_add_checked_fixture(tc, setup_bc, teardown);
+	tcase_add_test(tc, pending_port_reuse_after_close);
+	tcase_add_test(tc, pending_port_reuse_after_close_c);
+	tcase_add_test(tc, pending_port_reuse_waits_for_synack);
+	tcase_add_test(tc, pending_bc_synack_noroom_not_sent_as_origin);
 	suite_add_tcase(s, tc);
 	return s;
 }
