@@ -95,6 +95,13 @@ static void clientgw_replies(const struct wlb_conf *c, struct wlb_nft_table *t, 
 			continue;
 		}
 		rule(t, pre, WLB_A_QUEUE, g->queue, MATCH(WLB_M_TCP_SPORT, p, 0), SYNACK);
+		/* the ends of connections: without the servers' FIN a flow would
+		 * never close, and a new connection reusing the client's port
+		 * would be taken for the old one */
+		rule(t, pre, WLB_A_QUEUE, g->queue, MATCH(WLB_M_TCP_SPORT, p, 0),
+		     MATCH(WLB_M_TCP_FLAGS, WLB_TCP_FIN, WLB_TCP_FIN));
+		rule(t, pre, WLB_A_QUEUE, g->queue, MATCH(WLB_M_TCP_SPORT, p, 0),
+		     MATCH(WLB_M_TCP_FLAGS, WLB_TCP_RST, WLB_TCP_RST));
 		for (unsigned i = 0; i < c->n_services; i++) {
 			const struct wlb_service *s = &c->services[i];
 

@@ -271,6 +271,38 @@ router_policy_on() {
 	EOF2
 }
 
+# Thousands of short connections: the client reuses its ports at once, and
+# every new connection on a reused port must be taken for new, not for the
+# old one.
+check_port_reuse() {
+	local rate out failed range
+	# 500 client ports: a few thousand connections reuse each of them (also
+	# those the client closed first, in TIME_WAIT: tcp_tw_reuse)
+	range=$(lab_exec client sysctl -n net.ipv4.ip_local_port_range)
+	lab_exec client sysctl -qw net.ipv4.ip_local_port_range="40000 40499" net.ipv4.tcp_tw_reuse=1
+	rate=$(lab_exec client timeout 20 wrk -t2 -c32 -d3s -H 'Connection: close' \
+		"http://$LAB_ORIGIN_IP/name" 2>/dev/null | awk '/^Requests\/sec/ { printf "%.0f", $2 }')
+	out=$(lab_exec client python3 - "$LAB_ORIGIN_IP" 200 <<-'PY'
+	import socket, sys
+	failed = 0
+	for _ in range(int(sys.argv[2])):
+	    s = socket.socket()
+	    s.settimeout(2)
+	    try:
+	        s.connect((sys.argv[1], 80))
+	    except OSError:
+	        failed += 1
+	    s.close()
+	print(failed)
+	PY
+	)
+	failed=${out:-200}
+	lab_exec client sysctl -qw net.ipv4.ip_local_port_range="$range" net.ipv4.tcp_tw_reuse=2
+	mission_note "wrk: ${rate:-?} short connections/s for 3 s over 500 client ports, then" \
+		"200 connects: $failed failed"
+	[ "$failed" = 0 ] || { wlb_fail "$failed of 200 connections failed after port reuse"; return 1; }
+}
+
 # No packet of a tunnelled connection may need fragmenting: the MSS is
 # clamped to the tunnel (the lab's links have a 1500-byte MTU).
 check_no_fragments() {

@@ -9,13 +9,15 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/mission.sh"
 
 export WLB_MODE=${WLB_MODE:-A}
-command -v tcpdump >/dev/null || { echo "*** SKIP: tcpdump missing ***"; exit 77; }
+for t in tcpdump wrk; do
+	command -v "$t" >/dev/null || { echo "*** SKIP: $t missing ***"; exit 77; }
+done
 lab_up || exit 1
 wlb_up || exit 1
 
 mission_run check_nearest_serves check_delays_decide check_availability \
 	check_single_synack check_bulk_and_concurrency check_spoofed_synack check_packet_counts \
-	check_no_fragments check_fail_open
+	check_port_reuse check_no_fragments check_fail_open
 
 # A router runs its policy from boot: a fresh lab, the policy before any traffic.
 lab_log "---- a fresh lab whose cgw runs a stateful forwarding policy with masquerade"

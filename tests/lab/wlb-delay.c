@@ -50,6 +50,9 @@ static void on_packet(void *ctx, struct wlb_nfq_pkt *pkt, struct wlb_nfq_result 
 {
 	struct delay *d = ctx;
 
+	/* no delay: the bare accept loop the benchmarks compare against */
+	if (!d->delay_ns)
+		return;
 	if (d->tail - d->head == RING_SIZE) {
 		/* never hold more than we can track: pass it at once */
 		d->passed_full++;
@@ -114,9 +117,10 @@ static int run(struct delay *d, int sig_fd)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: wlb-delay -q QUEUE -d DELAY_MS\n"
+	fprintf(f, "Usage: wlb-delay -q QUEUE -d DELAY_MS [-G]\n"
 		   "Hold every packet of NFQUEUE QUEUE for DELAY_MS (may be fractional), then\n"
-		   "accept it.  SIGTERM/SIGINT release what is held and exit.\n");
+		   "accept it; with 0 it is a bare accept loop.  -G: without NFQA_CFG_F_GSO.\n"
+		   "SIGTERM/SIGINT release what is held and exit.\n");
 }
 
 int main(int argc, char **argv)
@@ -132,8 +136,10 @@ int main(int argc, char **argv)
 	sigset_t set;
 	int c, q = -1, sig_fd, status;
 
-	while ((c = getopt(argc, argv, "q:d:h")) != -1) {
-		if (c == 'q')
+	while ((c = getopt(argc, argv, "q:d:Gh")) != -1) {
+		if (c == 'G')
+			o.gso = false;
+		else if (c == 'q')
 			q = atoi(optarg);
 		else if (c == 'd')
 			ms = atof(optarg);
@@ -148,6 +154,8 @@ int main(int argc, char **argv)
 	}
 	o.queue = (uint16_t)q;
 	d.delay_ns = (uint64_t)(ms * 1e6);
+	/* nothing held: accepts may be batched */
+	o.no_batch = d.delay_ns != 0;
 	d.ring = calloc(RING_SIZE, sizeof(*d.ring));
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
