@@ -74,6 +74,14 @@ static bool web_port(const struct wlb_clientgw_conf *g, unsigned p)
 	return g->web_ports[p / 8] & (1u << (p % 8));
 }
 
+static bool service_port(const struct wlb_service *s, unsigned p)
+{
+	for (unsigned i = 0; i < s->n_ports; i++)
+		if (s->ports[i] == p)
+			return true;
+	return false;
+}
+
 /*
  * What the client gateway must see of the servers' packets: every SYN-ACK
  * and every tunnel packet; the data of replicas in configuration A, which
@@ -105,6 +113,8 @@ static void clientgw_replies(const struct wlb_conf *c, struct wlb_nft_table *t, 
 		for (unsigned i = 0; i < c->n_services; i++) {
 			const struct wlb_service *s = &c->services[i];
 
+			if (!service_port(s, p))
+				continue;
 			for (unsigned k = 0; s->mode == WLB_MODE_A && k < s->n_replicas; k++)
 				rule(t, pre, WLB_A_QUEUE, g->queue,
 				     MATCH(WLB_M_SADDR, s->replicas[k], 0),
