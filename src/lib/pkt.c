@@ -264,31 +264,6 @@ int wlb_pkt_parse(struct wlb_pkt *p, uint8_t *data, size_t len, size_t cap)
 	return tcp_parse(p);
 }
 
-uint32_t wlb_ip_saddr(const struct wlb_pkt *p)
-{
-	return raw32(p->data + 12);
-}
-
-uint32_t wlb_ip_daddr(const struct wlb_pkt *p)
-{
-	return raw32(p->data + 16);
-}
-
-uint8_t *wlb_tcp_hdr(const struct wlb_pkt *p)
-{
-	return p->data + p->ihl;
-}
-
-uint16_t wlb_tcp_sport(const struct wlb_pkt *p)
-{
-	return raw16(wlb_tcp_hdr(p));
-}
-
-uint16_t wlb_tcp_dport(const struct wlb_pkt *p)
-{
-	return raw16(wlb_tcp_hdr(p) + 2);
-}
-
 uint32_t wlb_tcp_seq(const struct wlb_pkt *p)
 {
 	return get32(wlb_tcp_hdr(p) + 4);
@@ -297,11 +272,6 @@ uint32_t wlb_tcp_seq(const struct wlb_pkt *p)
 uint32_t wlb_tcp_ack(const struct wlb_pkt *p)
 {
 	return get32(wlb_tcp_hdr(p) + 8);
-}
-
-size_t wlb_tcp_payload_len(const struct wlb_pkt *p)
-{
-	return p->len - p->ihl - p->thl;
 }
 
 /* ----------------------------------------------------------------- rewrites */
@@ -444,17 +414,17 @@ int wlb_tcp_opt_append(struct wlb_pkt *p, const uint8_t *opt, unsigned len)
 void wlb_tcp_opt_nop(struct wlb_pkt *p, unsigned off, unsigned len)
 {
 	uint8_t *tcp = wlb_tcp_hdr(p);
-	unsigned i;
+	/* the whole 16-bit words the option touches (the header length is a
+	 * multiple of 4, so the span stays inside it) */
+	unsigned start = off & ~1u, span = ((off + len + 1) & ~1u) - start;
+	uint32_t sum = (uint16_t)~raw16(tcp + 16);
+	uint16_t res;
 
-	/* even offset pairs are summed as words; handle odd starts bytewise */
-	for (i = 0; i < len; i++) {
-		unsigned at = off + i;
-		unsigned w = at & ~1u;
-		uint16_t old = raw16(tcp + w);
-
-		tcp[at] = WLB_TCPOPT_NOP;
-		wlb_csum_replace2(tcp + 16, old, raw16(tcp + w));
-	}
+	sum += (uint16_t)~sum16(wlb_csum_add(0, tcp + start, span));
+	memset(tcp + off, WLB_TCPOPT_NOP, len);
+	sum += sum16(wlb_csum_add(0, tcp + start, span));
+	res = wlb_csum_fold(sum);
+	memcpy(tcp + 16, &res, 2);
 }
 
 bool wlb_tcp_clamp_mss(struct wlb_pkt *p, uint16_t mss)

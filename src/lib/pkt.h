@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define WLB_IP_MINHDR 20
 #define WLB_TCP_MINHDR 20
@@ -67,14 +68,52 @@ const char *wlb_pkt_strerror(int err);
 int wlb_pkt_parse(struct wlb_pkt *p, uint8_t *data, size_t len, size_t cap);
 
 /* Accessors; only valid after a successful parse (of TCP where named tcp). */
-uint32_t wlb_ip_saddr(const struct wlb_pkt *p);
-uint32_t wlb_ip_daddr(const struct wlb_pkt *p);
-uint16_t wlb_tcp_sport(const struct wlb_pkt *p);
-uint16_t wlb_tcp_dport(const struct wlb_pkt *p);
 uint32_t wlb_tcp_seq(const struct wlb_pkt *p); /* host order */
 uint32_t wlb_tcp_ack(const struct wlb_pkt *p); /* host order */
-size_t wlb_tcp_payload_len(const struct wlb_pkt *p);
-uint8_t *wlb_tcp_hdr(const struct wlb_pkt *p);
+
+/* The per-packet accessors are inline: every decision reads them several
+ * times.  Raw loads through memcpy, since the buffer may be unaligned. */
+static inline uint32_t wlb_ip_saddr(const struct wlb_pkt *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p->data + 12, 4);
+	return v;
+}
+
+static inline uint32_t wlb_ip_daddr(const struct wlb_pkt *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p->data + 16, 4);
+	return v;
+}
+
+static inline uint8_t *wlb_tcp_hdr(const struct wlb_pkt *p)
+{
+	return p->data + p->ihl;
+}
+
+static inline uint16_t wlb_tcp_sport(const struct wlb_pkt *p)
+{
+	uint16_t v;
+
+	memcpy(&v, p->data + p->ihl, 2);
+	return v;
+}
+
+static inline uint16_t wlb_tcp_dport(const struct wlb_pkt *p)
+{
+	uint16_t v;
+
+	memcpy(&v, p->data + p->ihl + 2, 2);
+	return v;
+}
+
+static inline size_t wlb_tcp_payload_len(const struct wlb_pkt *p)
+{
+	return p->len - p->ihl - p->thl;
+}
 
 static inline bool wlb_tcp_is_syn(const struct wlb_pkt *p)
 {
