@@ -27,8 +27,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* Network byte order.  IPv6 support widens this union; keys are hashed
- * and compared as whole structs, so nothing else changes. */
+/* Network byte order.  IPv6 support widens this union; flow.c hashes and
+ * compares addresses through two small helpers, the only code to change. */
 union wlb_addr {
 	uint32_t v4;
 };
