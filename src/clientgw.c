@@ -498,7 +498,7 @@ static void server_tunnel(struct clientgw *gw, struct wlb_pkt *outer, uint64_t n
 
 	/* the kernel resumes after our verdict with the outer header's
 	 * length: only an inner header without options can replace it */
-	if (wlb_ipip_decap(outer, &s.p) != WLB_PKT_OK || s.p.ihl != WLB_IP_MINHDR) {
+	if (wlb_ipip_decap(outer, &s.p) != WLB_PKT_OK || s.p.ihl != outer->ihl) {
 		gw->c[unknown_passed]++;
 		return;
 	}

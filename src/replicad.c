@@ -70,7 +70,7 @@ static int check_inner(struct replicad *r, const struct wlb_pkt *outer, struct w
 		return drop_not_redirector;
 	/* the kernel resumes after our verdict with the outer header's
 	 * length: an inner header with options would be misread */
-	if (wlb_ipip_decap(outer, in) != WLB_PKT_OK || in->ihl != WLB_IP_MINHDR ||
+	if (wlb_ipip_decap(outer, in) != WLB_PKT_OK || in->ihl != outer->ihl ||
 	    !wlb_tcp_is_syn(in) || wlb_tag_find(in, t) != 1 || !(t->flags & WLB_TAG_REDIRECT) ||
 	    (t->flags & WLB_TAG_ECHO))
 		return drop_malformed;
@@ -269,7 +269,7 @@ static void client_tunnel(struct replicad *r, struct wlb_pkt *outer, uint64_t no
 	struct wlb_flow *f;
 	struct wlb_pkt in;
 
-	if (wlb_ipip_decap(outer, &in) != WLB_PKT_OK || in.ihl != WLB_IP_MINHDR ||
+	if (wlb_ipip_decap(outer, &in) != WLB_PKT_OK || in.ihl != outer->ihl ||
 	    wlb_ip_saddr(&in) != wlb_ip_saddr(outer)) {
 		r->c[drop_not_redirector]++;
 		act->verdict = WLB_DROP;

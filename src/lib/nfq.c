@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,19 +36,41 @@ struct wlb_nfq {
 	char *sbuf;
 };
 
-static int config_msg(struct wlb_nfq *q, struct nlmsghdr *nlh)
+/* Once bound, the queue may deliver packets before our request's answer
+ * (the bypass rules are in place): read on until the acknowledgement of
+ * this request arrives, leaving those packets to a later batch verdict. */
+static int config_msg(struct wlb_nfq *q, struct nlmsghdr *nlh, uint32_t seq)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
-	int ret;
+	int n;
 
 	nlh->nlmsg_flags |= NLM_F_ACK;
-	nlh->nlmsg_seq = 1;
+	nlh->nlmsg_seq = seq;
 	if (mnl_socket_sendto(q->nl, nlh, nlh->nlmsg_len) < 0)
 		return -1;
-	ret = mnl_socket_recvfrom(q->nl, buf, sizeof(buf));
-	if (ret < 0)
-		return -1;
-	return mnl_cb_run(buf, ret, 1, q->portid, NULL, NULL) < 0 ? -1 : 0;
+	for (;;) {
+		struct pollfd p = {.fd = mnl_socket_get_fd(q->nl), .events = POLLIN};
+
+		if (poll(&p, 1, 2000) <= 0) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		n = (int)mnl_socket_recvfrom(q->nl, buf, sizeof(buf));
+		if (n < 0)
+			return -1;
+		for (struct nlmsghdr *h = (struct nlmsghdr *)buf; mnl_nlmsg_ok(h, n);
+		     h = mnl_nlmsg_next(h, &n)) {
+			const struct nlmsgerr *e = mnl_nlmsg_get_payload(h);
+
+			if (h->nlmsg_type != NLMSG_ERROR || h->nlmsg_seq != seq)
+				continue;
+			if (e->error) {
+				errno = -e->error;
+				return -1;
+			}
+			return 0;
+		}
+	}
 }
 
 static int bind_queue(struct wlb_nfq *q, const struct wlb_nfq_opts *o)
@@ -59,7 +82,7 @@ static int bind_queue(struct wlb_nfq *q, const struct wlb_nfq_opts *o)
 
 	nlh = nfq_nlmsg_put(buf, NFQNL_MSG_CONFIG, o->queue);
 	nfq_nlmsg_cfg_put_cmd(nlh, AF_INET, NFQNL_CFG_CMD_BIND);
-	if (config_msg(q, nlh) < 0)
+	if (config_msg(q, nlh, 1) < 0)
 		return -1;
 
 	nlh = nfq_nlmsg_put(buf, NFQNL_MSG_CONFIG, o->queue);
@@ -68,17 +91,17 @@ static int bind_queue(struct wlb_nfq *q, const struct wlb_nfq_opts *o)
 	nfq_nlmsg_cfg_put_qmaxlen(nlh, o->maxlen ? o->maxlen : 1024);
 	mnl_attr_put_u32(nlh, NFQA_CFG_FLAGS, htonl(flags));
 	mnl_attr_put_u32(nlh, NFQA_CFG_MASK, htonl(mask));
-	return config_msg(q, nlh);
+	return config_msg(q, nlh, 2);
 }
 
-static void set_rcvbuf(struct wlb_nfq *q, uint32_t bytes)
+static void set_buffer(struct wlb_nfq *q, int force, int plain, uint32_t bytes)
 {
 	int fd = mnl_socket_get_fd(q->nl);
 	int v = (int)bytes;
 
 	/* FORCE needs CAP_NET_ADMIN, which we have; fall back to the capped one */
-	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &v, sizeof(v)) < 0)
-		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v));
+	if (setsockopt(fd, SOL_SOCKET, force, &v, sizeof(v)) < 0)
+		setsockopt(fd, SOL_SOCKET, plain, &v, sizeof(v));
 }
 
 struct wlb_nfq *wlb_nfq_open(const struct wlb_nfq_opts *o, char *err, size_t errlen)
@@ -100,7 +123,10 @@ struct wlb_nfq *wlb_nfq_open(const struct wlb_nfq_opts *o, char *err, size_t err
 	}
 	q->portid = mnl_socket_get_portid(q->nl);
 	if (o->rcvbuf)
-		set_rcvbuf(q, o->rcvbuf);
+		set_buffer(q, SO_RCVBUFFORCE, SO_RCVBUF, o->rcvbuf);
+	/* one send carries a whole round of verdicts, rewritten packets
+	 * included: netlink refuses a message larger than the send buffer */
+	set_buffer(q, SO_SNDBUFFORCE, SO_SNDBUF, 2 * NFQ_SEND_SIZE);
 	if (bind_queue(q, o) < 0) {
 		snprintf(err, errlen, "bind NFQUEUE %u: %s%s", o->queue, strerror(errno),
 			 errno == EBUSY ? " (another program serves this queue)" : "");

@@ -374,7 +374,9 @@ int wlb_tcp_opt_append(struct wlb_pkt *p, const uint8_t *opt, unsigned len)
 	uint8_t *tcp = wlb_tcp_hdr(p);
 	unsigned used = opt_used(p);
 	unsigned start = used & ~1u; /* sum whole words */
-	unsigned newthl = (used + len + 3) & ~3u;
+	unsigned need = (used + len + 3) & ~3u;
+	/* never shrink the header: EOL padding beyond the new option stays */
+	unsigned newthl = need > p->thl ? need : p->thl;
 	unsigned grow = newthl - p->thl;
 	size_t payload = wlb_tcp_payload_len(p);
 	uint16_t oldw, oldlen, newlen, oldtot, newtot;

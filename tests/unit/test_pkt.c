@@ -406,6 +406,29 @@ START_TEST(opt_append_random_layouts)
 }
 END_TEST
 
+/* Was: with EOL padding longer than the new option, the header length
+ * computed to less than before and an unsigned wrap refused the edit. */
+START_TEST(opt_append_into_long_padding)
+{
+	uint8_t opts[20] = {2, 4, 5, 0xb4}; /* MSS, then 16 bytes of EOL */
+	struct tp_opts o = {
+		.sport = 5, .dport = 80, .flags = WLB_TCP_SYN, .opts = opts, .optlen = 20};
+	size_t len = tp_build(buf, sizeof(buf), &o);
+	struct wlb_pkt p = tp_parse(buf, len, sizeof(buf));
+	unsigned off, olen;
+
+	ck_assert_int_eq(wlb_tcp_opt_append(&p, opt12, 12), WLB_PKT_OK);
+	ck_assert_uint_eq(p.thl, 40); /* kept, not shrunk */
+	ck_assert_uint_eq(p.len, len);
+	ck_assert(wlb_pkt_csum_ok(&p));
+	struct wlb_pkt q = tp_parse(buf, p.len, sizeof(buf));
+
+	ck_assert_int_eq(wlb_tcp_opt_find(&q, 253, &off, &olen), 1);
+	ck_assert_uint_eq(off, 26);
+	ck_assert_int_eq(wlb_tcp_opt_find(&q, WLB_TCPOPT_MSS, &off, &olen), 1);
+}
+END_TEST
+
 START_TEST(opt_append_no_room)
 {
 	uint8_t full[40];
@@ -593,6 +616,7 @@ static Suite *pkt_suite(void)
 	tcase_add_test(tc, opt_append_replaces_eol_padding);
 	tcase_add_test(tc, opt_append_random_layouts);
 	tcase_add_test(tc, opt_append_no_room);
+	tcase_add_test(tc, opt_append_into_long_padding);
 	tcase_add_test(tc, opt_nop_and_clamp);
 	tcase_add_test(tc, opt_nop_odd_offset);
 	suite_add_tcase(s, tc);

@@ -1581,6 +1581,37 @@ END_TEST
 /* ======================================================== regressions */
 
 /*
+ * Was: only the inner header length was checked.  After our verdict the
+ * kernel goes on with the outer header's length, so an outer header with
+ * options around a plain inner one would be misread: such a packet is
+ * malformed for us.
+ */
+START_TEST(regression_outer_ip_options)
+{
+	struct tp_pk k, o;
+	uint8_t inner[TP_PKT_CAP];
+	struct inner in = {0};
+	size_t ilen = mk_inner(inner, sizeof(inner), &in);
+	struct wlb_pkt p;
+
+	encap(&k, inner, ilen, REDIRECTOR);
+	/* the same, with 4 bytes of IP options (NOP NOP NOP EOL) outside */
+	memcpy(o.b, k.b, 20);
+	memcpy(o.b + 20, (const uint8_t[]){1, 1, 1, 0}, 4);
+	memcpy(o.b + 24, k.b + 20, k.len - 20);
+	o.len = k.len + 4;
+	o.b[0] = 0x46;
+	o.b[2] = (uint8_t)(o.len >> 8);
+	o.b[3] = (uint8_t)o.len;
+	ck_assert_int_eq(wlb_pkt_parse(&p, o.b, o.len, sizeof(o.b)), WLB_PKT_NOT_TCP);
+	wlb_pkt_csum_fill(&p);
+	dropped(&o);
+	ck_assert_uint_eq(rp->c[drop_malformed], 1);
+	ck_assert_uint_eq(rp->c[syn_delivered], 0);
+}
+END_TEST
+
+/*
  * Tests in "regressions" pin down defects found in review, now fixed (the
  * comment above each says what was wrong).
  */
@@ -1799,6 +1830,7 @@ static Suite *replicad_suite(void)
 
 	tc = tcase_create("regressions");
 	tcase_add_checked_fixture(tc, setup_bc, teardown);
+	tcase_add_test(tc, regression_outer_ip_options);
 	tcase_add_test(tc, pending_port_reuse_after_close);
 	tcase_add_test(tc, pending_port_reuse_after_close_c);
 	tcase_add_test(tc, pending_port_reuse_waits_for_synack);
