@@ -452,24 +452,21 @@ static bool winner_sent(const struct wlb_flow *f, const struct from_server *s)
 
 /* In C everything of a replica-served connection arrives tunnelled: a plain
  * packet with the origin's source for it is somebody else's. */
-static bool forged_origin(struct clientgw *gw, const struct from_server *s,
-			  const struct wlb_flow_key *k, uint64_t now)
+static bool forged_origin(const struct wlb_flow *f, const struct from_server *s)
 {
-	struct wlb_flow *f = NULL;
-
-	while ((f = wlb_flow_lookup_endpoint(gw->flows, k->client, k->client_port, k->server_port,
-					     f, now)))
-		if (f->state == CGW_REPLICA && flow_mode(f) == WLB_MODE_C &&
-		    f->key.server.v4 == k->server.v4)
-			return true;
-	return false;
+	return !s->via && f->state == CGW_REPLICA && flow_mode(f) == WLB_MODE_C &&
+	       f->key.server.v4 == wlb_ip_saddr(&s->p);
 }
 
+/* One walk over the client port's flows decides: the winner's packet, a
+ * refused one (a tunnel packet no winner sent, a forged origin packet in
+ * C), or somebody else's (another tunnel through this router, unknown). */
 static void server_packet(struct clientgw *gw, struct from_server *s, uint64_t now,
 			  struct wlb_action *act)
 {
 	struct wlb_flow_key k = key_of(&s->p, false);
 	struct wlb_flow *f = NULL;
+	bool refuse = false;
 
 	while ((f = wlb_flow_lookup_endpoint(gw->flows, k.client, k.client_port, k.server_port, f,
 					     now))) {
@@ -477,11 +474,9 @@ static void server_packet(struct clientgw *gw, struct from_server *s, uint64_t n
 			winner_packet(gw, f, s, now, act);
 			return;
 		}
+		refuse |= s->via || forged_origin(f, s);
 	}
-	if (s->via || forged_origin(gw, s, &k, now)) {
-		/* a tunnel packet for one of our client's ports that no
-		 * winner sent, or the origin's source on a connection a
-		 * replica tunnels: configuration C lets us refuse both */
+	if (refuse) {
 		gw->c[tunnel_rejected]++;
 		act->verdict = WLB_DROP;
 		return;
@@ -489,23 +484,16 @@ static void server_packet(struct clientgw *gw, struct from_server *s, uint64_t n
 	gw->c[unknown_passed]++;
 }
 
-/* A tunnel packet: ours when it carries TCP for a recorded connection. */
+/* A tunnel packet: ours when it carries TCP for a recorded connection; the
+ * walks in server_synack() and server_packet() pass it on otherwise. */
 static void server_tunnel(struct clientgw *gw, struct wlb_pkt *outer, uint64_t now,
 			  struct wlb_action *act)
 {
 	struct from_server s = {.via = wlb_ip_saddr(outer)};
-	struct wlb_flow_key k;
 
 	/* the kernel resumes after our verdict with the outer header's
-	 * length: only an inner header without options can replace it */
+	 * length: only an inner header of the same length can replace it */
 	if (wlb_ipip_decap(outer, &s.p) != WLB_PKT_OK || s.p.ihl != outer->ihl) {
-		gw->c[unknown_passed]++;
-		return;
-	}
-	k = key_of(&s.p, false);
-	if (!wlb_flow_lookup_endpoint(gw->flows, k.client, k.client_port, k.server_port, NULL,
-				      now)) {
-		/* somebody else's tunnel through this router */
 		gw->c[unknown_passed]++;
 		return;
 	}
