@@ -278,6 +278,106 @@ static void reset_loser(struct clientgw *gw, const struct from_server *s, struct
 		act->n_emit--;
 }
 
+/* ------------------------------------------------ the kernel fast path */
+
+/* A client's packet as it reaches postrouting. */
+static struct wlb_fp_key fp_client_key(const struct wlb_flow *f)
+{
+	return (struct wlb_fp_key){f->key.client.v4, f->key.client_port, f->key.server.v4,
+				   f->key.server_port};
+}
+
+/* The winner's packet as it reaches prerouting: from the replica in A,
+ * from the origin's address otherwise. */
+static struct wlb_fp_key fp_server_key(const struct wlb_flow *f)
+{
+	uint32_t from = f->state == CGW_REPLICA && flow_mode(f) == WLB_MODE_A ? f->peer.v4
+									      : f->key.server.v4;
+
+	return (struct wlb_fp_key){from, f->key.server_port, f->key.client.v4, f->key.client_port};
+}
+
+/*
+ * A decided connection whose packets need only new addresses (A, B, and
+ * any the origin serves, where the "rewrite" keeps the address and only
+ * spares the queue) is handed to the kernel; a tunnel (C) is not, the
+ * kernel here cannot encapsulate.  The server side is installed in B as
+ * well: when A is the default, the rules queue every web reply.
+ */
+static void fp_install(struct clientgw *gw, struct wlb_flow *f)
+{
+	struct wlb_fp_key ck = fp_client_key(f), sk = fp_server_key(f);
+
+	if (!gw->fp || (f->state == CGW_REPLICA && flow_mode(f) == WLB_MODE_C))
+		return;
+	wlb_fp_add(gw->fp, WLB_FP_DST, &ck, f->peer.v4);
+	wlb_fp_add(gw->fp, WLB_FP_SRC, &sk, f->key.server.v4);
+	f->flags |= CGW_FASTPATH;
+	gw->c[fastpath_installed]++;
+}
+
+/* The connection closes: its last packets (and a port reuse) are ours. */
+static void fp_remove(struct clientgw *gw, struct wlb_flow *f)
+{
+	struct wlb_fp_key ck = fp_client_key(f), sk = fp_server_key(f);
+
+	if (!(f->flags & CGW_FASTPATH))
+		return;
+	wlb_fp_del(gw->fp, WLB_FP_DST, &ck);
+	wlb_fp_del(gw->fp, WLB_FP_SRC, &sk);
+	f->flags &= (uint8_t)~CGW_FASTPATH;
+	gw->c[fastpath_removed]++;
+}
+
+/* A connection the kernel carries but the table lacks (we restarted, or
+ * evicted it): recorded again as the maps describe it.  B until its
+ * server-side element says A; the nonce is gone, and only a pending
+ * connection needs one. */
+static void fp_restore(struct clientgw *gw, const struct wlb_flow_key *k, uint32_t winner,
+		       uint32_t expires_ms, uint64_t now)
+{
+	struct wlb_flow *f = wlb_flow_insert(gw->flows, k, WLB_FLOW_SETTLED, now, expires_ms);
+	enum wlb_mode mode = winner == k->server.v4 ? mode_for(gw, k) : WLB_MODE_B;
+
+	f->state = winner == k->server.v4 ? CGW_DIRECT : CGW_REPLICA;
+	f->peer.v4 = winner;
+	f->flags = (uint8_t)(mode << CGW_MODE_SHIFT | CGW_FASTPATH);
+	gw->c[fastpath_restored]++;
+}
+
+void clientgw_fp_seen(struct clientgw *gw, enum wlb_fp_map m, const struct wlb_fp_key *e,
+		      uint32_t value, uint32_t expires_ms, uint64_t now_ms)
+{
+	struct wlb_flow_key k = {0};
+	struct wlb_flow *f;
+
+	/* live for as long as the kernel's element, and a little more: the
+	 * next read-back comes before the margin runs out */
+	expires_ms += 1000;
+	if (m == WLB_FP_DST) {
+		k.client.v4 = e->saddr;
+		k.client_port = e->sport;
+		k.server.v4 = e->daddr;
+		k.server_port = e->dport;
+		f = wlb_flow_lookup(gw->flows, &k, now_ms);
+		if (!f)
+			fp_restore(gw, &k, value, expires_ms, now_ms);
+		else if ((f->flags & CGW_FASTPATH) && !(f->flags & CGW_CLOSING))
+			wlb_flow_touch(gw->flows, f, now_ms, expires_ms);
+		return;
+	}
+	if (e->saddr == value)
+		return;
+	/* a replica's source rewritten to the origin's: configuration A */
+	k.client.v4 = e->daddr;
+	k.client_port = e->dport;
+	k.server.v4 = value;
+	k.server_port = e->sport;
+	f = wlb_flow_lookup(gw->flows, &k, now_ms);
+	if (f && f->state == CGW_REPLICA && f->peer.v4 == e->saddr)
+		f->flags = (uint8_t)((f->flags & ~CGW_MODE_MASK) | WLB_MODE_A << CGW_MODE_SHIFT);
+}
+
 static void settle(struct clientgw *gw, struct wlb_flow *f, enum clientgw_state st, uint32_t peer,
 		   uint64_t now)
 {
@@ -285,6 +385,7 @@ static void settle(struct clientgw *gw, struct wlb_flow *f, enum clientgw_state 
 	f->peer.v4 = peer;
 	wlb_flow_set_class(gw->flows, f, WLB_FLOW_SETTLED);
 	wlb_flow_touch(gw->flows, f, now, gw->conf->clientgw.idle_ms);
+	fp_install(gw, f);
 }
 
 /* The SYN-ACK the client gets: from the origin's address, without our echo,
@@ -368,6 +469,7 @@ static void track_close(struct clientgw *gw, struct wlb_flow *f, const struct wl
 	    (f->flags & (CGW_FIN_CLIENT | CGW_FIN_SERVER)) == (CGW_FIN_CLIENT | CGW_FIN_SERVER)) {
 		if (!(f->flags & CGW_CLOSING))
 			gw->c[closed]++;
+		fp_remove(gw, f);
 		/* linger: the last ACK and retransmitted FINs still need us */
 		f->flags |= CGW_CLOSING;
 		wlb_flow_touch(gw->flows, f, now, cc->linger_ms);
@@ -561,9 +663,10 @@ static void dump_flow(const struct wlb_flow *f, void *arg)
 	inet_ntop(AF_INET, &f->key.client.v4, c, sizeof(c));
 	inet_ntop(AF_INET, &f->key.server.v4, s, sizeof(s));
 	inet_ntop(AF_INET, &f->peer.v4, r, sizeof(r));
-	fprintf(out, "flow %s:%u %s:%u %s config=%s served_by=%s nonce=%08x%s\n", c,
+	fprintf(out, "flow %s:%u %s:%u %s config=%s served_by=%s nonce=%08x%s%s\n", c,
 		ntohs(f->key.client_port), s, ntohs(f->key.server_port), state_names[f->state % 3],
 		wlb_mode_name(flow_mode(f)), f->state == CGW_PENDING ? "-" : r, ntohl(f->nonce),
+		(f->flags & CGW_FASTPATH) ? " fastpath" : "",
 		(f->flags & CGW_CLOSING) ? " closing" : "");
 }
 

@@ -15,6 +15,7 @@
 #include "conf.h"
 #include "counters.h"
 #include "daemon.h"
+#include "fastpath.h"
 #include "flow.h"
 
 #define CLIENTGW_COUNTERS(X)                                                             \
@@ -40,7 +41,10 @@
 	X(tunnel_too_big, "client packets too big to tunnel: dropped")                   \
 	X(mss_clamped, "MSS options lowered to fit the tunnel")                          \
 	X(closed, "connections closed (FIN both ways or RST)")                           \
-	X(rst_unsent, "RSTs that found no emit slot")
+	X(rst_unsent, "RSTs that found no emit slot")                                    \
+	X(fastpath_installed, "decided connections handed to the kernel fast path")      \
+	X(fastpath_removed, "fast-path connections closed")                              \
+	X(fastpath_restored, "connections taken back from the kernel's maps")
 
 WLB_COUNTERS_ENUM(clientgw, CLIENTGW_COUNTERS)
 
@@ -56,10 +60,12 @@ enum clientgw_state {
 #define CGW_CLOSING 0x04
 #define CGW_MODE_SHIFT 4 /* bits 4-5: the flow's configuration (enum wlb_mode) */
 #define CGW_MODE_MASK 0x30
+#define CGW_FASTPATH 0x40 /* its rewrite is in the kernel's maps */
 
 struct clientgw {
 	const struct wlb_conf *conf;
 	struct wlb_flow_table *flows;
+	struct wlb_fp *fp; /* NULL: every packet of a connection comes here */
 	uint64_t c[clientgw_NCOUNTERS];
 	/* nonces come from getrandom() in blocks; tests replace the source */
 	uint32_t (*nonce)(struct clientgw *gw);
@@ -75,6 +81,10 @@ void clientgw_reconfigure(struct clientgw *gw, const struct wlb_conf *c);
 void clientgw_decide(struct clientgw *gw, unsigned hook, uint8_t *data, uint32_t len,
 		     uint64_t now_ms, struct wlb_action *act);
 void clientgw_tick(struct clientgw *gw, uint64_t now_ms);
+/* An element of the kernel's maps, read back: a connection the kernel
+ * still carries (after a restart: one we forgot) stays recorded as long. */
+void clientgw_fp_seen(struct clientgw *gw, enum wlb_fp_map m, const struct wlb_fp_key *k,
+		      uint32_t value, uint32_t expires_ms, uint64_t now_ms);
 void clientgw_dump(struct clientgw *gw, FILE *f, uint64_t now_ms);
 
 #endif

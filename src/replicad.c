@@ -109,6 +109,8 @@ static uint16_t tunnel_mss(const struct replicad *r)
 	return (uint16_t)(r->conf->replicad.tunnel_mtu - 2 * WLB_IP_MINHDR - WLB_TCP_MINHDR);
 }
 
+static void fp_remove(struct replicad *r, struct wlb_flow *f);
+
 static void redirected_syn(struct replicad *r, struct wlb_pkt *outer, uint64_t now,
 			   struct wlb_action *act)
 {
@@ -135,6 +137,7 @@ static void redirected_syn(struct replicad *r, struct wlb_pkt *outer, uint64_t n
 	 * connection on the port of a closing one starts afresh */
 	f = wlb_flow_lookup(r->flows, &k, now);
 	if (f && (f->nonce != t.nonce || (f->flags & RPD_CLOSING))) {
+		fp_remove(r, f);
 		f->flags = 0;
 		wlb_flow_set_class(r->flows, f, WLB_FLOW_PENDING);
 	}
@@ -148,6 +151,88 @@ static void redirected_syn(struct replicad *r, struct wlb_pkt *outer, uint64_t n
 	wlb_action_mangle(act, in.data, in.len);
 }
 
+/* ------------------------------------------ the kernel fast path */
+
+/* A client's packet as it arrives: at our service address in A and B. */
+static struct wlb_fp_key fp_arriving_key(const struct replicad *r, const struct wlb_flow *f)
+{
+	return (struct wlb_fp_key){f->key.client.v4, f->key.client_port,
+				   r->conf->replicad.service_address, f->key.server_port};
+}
+
+/* A's client packets need nothing, but the rule that queues B's (same
+ * address, same port) would take them: an element that keeps the
+ * address spares them the queue.  B's get the origin's address, and
+ * what the server sends as the origin passes untouched. */
+static void fp_install(struct replicad *r, struct wlb_flow *f)
+{
+	struct wlb_fp_key in = fp_arriving_key(r, f);
+	struct wlb_fp_key out = {f->key.server.v4, f->key.server_port, f->key.client.v4,
+				 f->key.client_port};
+
+	if (!r->fp || f->state == WLB_MODE_C)
+		return;
+	wlb_fp_add(r->fp, WLB_FP_DST, &in, f->key.server.v4);
+	if (f->state == WLB_MODE_B)
+		wlb_fp_add(r->fp, WLB_FP_SRC, &out, f->key.server.v4);
+	f->flags |= RPD_FASTPATH;
+	r->c[fastpath_installed]++;
+}
+
+/* The client's ACK of our SYN-ACK is the proof we won: a loser only ever
+ * hears a RST.  Only then is the connection worth an element, and never
+ * again once it has begun to close. */
+static void fp_won(struct replicad *r, struct wlb_flow *f, const struct wlb_pkt *p)
+{
+	if (!(f->flags & (RPD_FASTPATH | RPD_CLOSING | RPD_FIN_CLIENT | RPD_FIN_SERVER)) &&
+	    !(p->flags & (WLB_TCP_SYN | WLB_TCP_FIN | WLB_TCP_RST)))
+		fp_install(r, f);
+}
+
+static void fp_remove(struct replicad *r, struct wlb_flow *f)
+{
+	struct wlb_fp_key in = fp_arriving_key(r, f);
+	struct wlb_fp_key out = {f->key.server.v4, f->key.server_port, f->key.client.v4,
+				 f->key.client_port};
+
+	if (!(f->flags & RPD_FASTPATH))
+		return;
+	wlb_fp_del(r->fp, WLB_FP_DST, &in);
+	if (f->state == WLB_MODE_B)
+		wlb_fp_del(r->fp, WLB_FP_SRC, &out);
+	f->flags &= (uint8_t)~RPD_FASTPATH;
+	r->c[fastpath_removed]++;
+}
+
+/* A connection the kernel carries still needs us for its end (FIN, RST):
+ * recorded as long as its element lives, again after a restart. */
+void replicad_fp_seen(struct replicad *r, enum wlb_fp_map m, const struct wlb_fp_key *e,
+		      uint32_t value, uint32_t expires_ms, uint64_t now_ms)
+{
+	struct wlb_flow_key k = {
+		.client.v4 = e->saddr,
+		.server.v4 = value,
+		.client_port = e->sport,
+		.server_port = e->dport,
+	};
+	struct wlb_flow *f;
+
+	if (m != WLB_FP_DST)
+		return;
+	expires_ms += 1000;
+	f = wlb_flow_lookup(r->flows, &k, now_ms);
+	if (f) {
+		if ((f->flags & RPD_FASTPATH) && !(f->flags & RPD_CLOSING))
+			wlb_flow_touch(r->flows, f, now_ms, expires_ms);
+		return;
+	}
+	/* the nonce is gone: a SYN-ACK retransmitted now leaves without echo */
+	f = wlb_flow_insert(r->flows, &k, WLB_FLOW_SETTLED, now_ms, expires_ms);
+	f->state = value == r->conf->replicad.service_address ? WLB_MODE_A : WLB_MODE_B;
+	f->flags = RPD_FASTPATH;
+	r->c[fastpath_restored]++;
+}
+
 /* ------------------------------------------ B and C: the connection */
 
 static void track_close(struct replicad *r, struct wlb_flow *f, const struct wlb_pkt *p,
@@ -155,9 +240,15 @@ static void track_close(struct replicad *r, struct wlb_flow *f, const struct wlb
 {
 	if (p->flags & WLB_TCP_FIN)
 		f->flags |= from_client ? RPD_FIN_CLIENT : RPD_FIN_SERVER;
+	/* in A the server's FIN passes unseen: the client's ends the fast
+	 * path, and the rest of the connection is passed from here */
+	if (f->state == WLB_MODE_A && (p->flags & (WLB_TCP_FIN | WLB_TCP_RST)))
+		fp_remove(r, f);
 	if ((p->flags & WLB_TCP_RST) ||
-	    (f->flags & (RPD_FIN_CLIENT | RPD_FIN_SERVER)) == (RPD_FIN_CLIENT | RPD_FIN_SERVER))
+	    (f->flags & (RPD_FIN_CLIENT | RPD_FIN_SERVER)) == (RPD_FIN_CLIENT | RPD_FIN_SERVER)) {
+		fp_remove(r, f);
 		f->flags |= RPD_CLOSING;
+	}
 	wlb_flow_touch(r->flows, f, now,
 		       (f->flags & RPD_CLOSING) ? r->conf->replicad.linger_ms
 						: r->conf->replicad.idle_ms);
@@ -190,14 +281,15 @@ static void local_synack(struct replicad *r, struct wlb_flow *f, struct wlb_pkt 
 		return;
 	}
 	r->c[synack_echoed]++;
+	/* kept while the connection lives: a retransmitted SYN-ACK needs the
+	 * echo, the end of the connection ends its fast path, and in B and
+	 * C the connection is ours to carry */
+	wlb_flow_set_class(r->flows, f, WLB_FLOW_SETTLED);
+	wlb_flow_touch(r->flows, f, now, r->conf->replicad.idle_ms);
 	if (f->state == WLB_MODE_A) {
-		/* kept until it expires: a retransmitted SYN-ACK needs the echo */
 		wlb_action_mangle(act, p->data, p->len);
 		return;
 	}
-	/* B and C: the connection is ours to carry from now on */
-	wlb_flow_set_class(r->flows, f, WLB_FLOW_SETTLED);
-	wlb_flow_touch(r->flows, f, now, r->conf->replicad.idle_ms);
 	/* encapsulating in place: the scratch has the room in front */
 	act->verdict = WLB_MANGLE;
 	act->out_len =
@@ -245,10 +337,20 @@ static void client_to_service(struct replicad *r, struct wlb_pkt *p, uint64_t no
 
 	while ((f = wlb_flow_lookup_endpoint(r->flows, k.client, k.client_port, k.server_port, f,
 					     now))) {
-		if (f->state != WLB_MODE_B || f->cls != WLB_FLOW_SETTLED)
+		if (f->cls != WLB_FLOW_SETTLED)
+			continue;
+		if (f->state == WLB_MODE_A && f->key.server.v4 == k.server.v4) {
+			/* ours already: only its end matters */
+			track_close(r, f, p, true, now);
+			fp_won(r, f, p);
+			r->c[other_passed]++;
+			return;
+		}
+		if (f->state != WLB_MODE_B)
 			continue;
 		r->c[b_readdressed]++;
 		track_close(r, f, p, true, now);
+		fp_won(r, f, p);
 		wlb_pkt_set_daddr(p, f->key.server.v4);
 		wlb_action_mangle(act, p->data, p->len);
 		return;

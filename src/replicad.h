@@ -15,6 +15,7 @@
 #include "conf.h"
 #include "counters.h"
 #include "daemon.h"
+#include "fastpath.h"
 #include "flow.h"
 
 #define REPLICAD_COUNTERS(X)                                                           \
@@ -31,7 +32,10 @@
 	X(tunnel_received, "configurations B, C: client-side tunnel packets taken")    \
 	X(tunnel_sent, "configuration C: packets tunnelled to the client")             \
 	X(mss_clamped, "configuration C: SYN MSS lowered to fit the tunnel")           \
-	X(other_passed, "packets of no redirected connection, passed")
+	X(other_passed, "packets of no redirected connection, passed")                 \
+	X(fastpath_installed, "connections handed to the kernel fast path")            \
+	X(fastpath_removed, "fast-path connections closed")                            \
+	X(fastpath_restored, "connections taken back from the kernel's maps")
 
 WLB_COUNTERS_ENUM(replicad, REPLICAD_COUNTERS)
 
@@ -39,10 +43,12 @@ WLB_COUNTERS_ENUM(replicad, REPLICAD_COUNTERS)
 #define RPD_FIN_CLIENT 0x01
 #define RPD_FIN_SERVER 0x02
 #define RPD_CLOSING 0x04
+#define RPD_FASTPATH 0x08 /* its rewrite is in the kernel's maps */
 
 struct replicad {
 	const struct wlb_conf *conf;
 	struct wlb_flow_table *flows; /* SYN seen -> its nonce, until the SYN-ACK */
+	struct wlb_fp *fp;	      /* NULL: every packet comes here */
 	bool busy;
 	uint32_t established; /* last measured, for the state file */
 	double load1;
@@ -59,6 +65,9 @@ void replicad_decide(struct replicad *r, unsigned hook, uint8_t *data, uint32_t 
 /* Feed the measured load; returns whether the replica is now busy. */
 bool replicad_set_load(struct replicad *r, uint32_t established, double load1);
 void replicad_tick(struct replicad *r, uint64_t now_ms);
+/* An element of the kernel's maps, read back (see clientgw_fp_seen()). */
+void replicad_fp_seen(struct replicad *r, enum wlb_fp_map m, const struct wlb_fp_key *k,
+		      uint32_t value, uint32_t expires_ms, uint64_t now_ms);
 void replicad_dump(struct replicad *r, FILE *f, uint64_t now_ms);
 
 #endif

@@ -43,6 +43,22 @@ static void dump(void *self, FILE *f, uint64_t now_ms)
 	clientgw_dump(self, f, now_ms);
 }
 
+static uint32_t fp_timeout(const struct wlb_conf *c)
+{
+	return c->clientgw.idle_ms;
+}
+
+static void fp_attach(void *self, struct wlb_fp *fp)
+{
+	((struct clientgw *)self)->fp = fp;
+}
+
+static void fp_seen(void *self, enum wlb_fp_map m, const struct wlb_fp_key *k, uint32_t value,
+		    uint32_t expires_ms, uint64_t now_ms)
+{
+	clientgw_fp_seen(self, m, k, value, expires_ms, now_ms);
+}
+
 static const struct wlb_daemon clientgw_daemon = {
 	.name = "wlb-clientgw",
 	.summary = "Client gateway of wlb: tags web SYNs, lets the first SYN-ACK win and\n"
@@ -56,6 +72,10 @@ static const struct wlb_daemon clientgw_daemon = {
 	.decide = decide,
 	.tick = tick,
 	.dump = dump,
+	.fp_table = "wlb_clientgw",
+	.fp_timeout = fp_timeout,
+	.fp_attach = fp_attach,
+	.fp_seen = fp_seen,
 };
 
 int main(int argc, char **argv)

@@ -112,6 +112,22 @@ static void dump(void *self, FILE *f, uint64_t now_ms)
 	replicad_dump(self, f, now_ms);
 }
 
+static uint32_t fp_timeout(const struct wlb_conf *c)
+{
+	return c->replicad.idle_ms;
+}
+
+static void fp_attach(void *self, struct wlb_fp *fp)
+{
+	((struct replicad *)self)->fp = fp;
+}
+
+static void fp_seen(void *self, enum wlb_fp_map m, const struct wlb_fp_key *k, uint32_t value,
+		    uint32_t expires_ms, uint64_t now_ms)
+{
+	replicad_fp_seen(self, m, k, value, expires_ms, now_ms);
+}
+
 static const struct wlb_daemon replicad_daemon = {
 	.name = "wlb-replicad",
 	.summary = "Replica daemon of wlb: answers redirected SYNs at once when active\n"
@@ -124,6 +140,10 @@ static const struct wlb_daemon replicad_daemon = {
 	.decide = decide,
 	.tick = tick,
 	.dump = dump,
+	.fp_table = "wlb_replicad",
+	.fp_timeout = fp_timeout,
+	.fp_attach = fp_attach,
+	.fp_seen = fp_seen,
 };
 
 int main(int argc, char **argv)

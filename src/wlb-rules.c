@@ -63,6 +63,23 @@ static void rule(struct wlb_nft_table *t, unsigned chain, enum wlb_nft_action ac
 	rule3(t, chain, action, queue, m0, m1, NOMATCH);
 }
 
+/* The fast path's two maps, sized like the daemon's flow table (a
+ * connection has at most one element in each). */
+static void fastpath_maps(struct wlb_nft_table *t, uint32_t flows, uint32_t timeout_ms)
+{
+	t->maps[0] = (struct wlb_nft_map){WLB_NFT_MAP_DST, false, flows, timeout_ms};
+	t->maps[1] = (struct wlb_nft_map){WLB_NFT_MAP_SRC, true, flows, timeout_ms};
+	t->n_maps = 2;
+}
+
+/* First in its chain: a packet the kernel can rewrite never reaches a
+ * queue rule. */
+static void rewrite(struct wlb_nft_table *t, unsigned chain, unsigned map)
+{
+	rule(t, chain, WLB_A_REWRITE, 0, NOMATCH, NOMATCH);
+	t->rules[t->n_rules - 1].map = map;
+}
+
 static unsigned chain(struct wlb_nft_table *t, const char *name, unsigned hook, int prio)
 {
 	t->chains[t->n_chains] = (struct wlb_nft_chain){name, hook, prio};
@@ -143,9 +160,12 @@ static void build_clientgw(const struct wlb_conf *c, struct wlb_nft_table *t)
 	unsigned post = chain(t, "post", NF_INET_POST_ROUTING, PRIO_AFTER_SNAT);
 	unsigned out = chain(t, "out", NF_INET_LOCAL_OUT, PRIO_RAW);
 
+	fastpath_maps(t, g->flows, g->idle_ms);
+	rewrite(t, pre, 1);
 	clientgw_replies(c, t, pre);
 	if (g->rst_mark)
 		rule(t, post, WLB_A_ACCEPT, 0, MATCH(WLB_M_MARK, g->rst_mark, 0), NOMATCH);
+	rewrite(t, post, 0);
 	for (unsigned p = 1; p < 65536; p++)
 		if (web_port(g, p))
 			rule(t, post, WLB_A_QUEUE, g->queue, MATCH(WLB_M_TCP_DPORT, p, 0), NOMATCH);
@@ -205,6 +225,9 @@ static void build_replicad(const struct wlb_conf *c, struct wlb_nft_table *t)
 	uint16_t q = c->replicad.queue, ports[64];
 	unsigned n = replica_ports(c, ports, 64);
 
+	fastpath_maps(t, c->replicad.flows, c->replicad.idle_ms);
+	rewrite(t, pre, 0);
+	rewrite(t, out, 1);
 	rule(t, pre, WLB_A_QUEUE, q, MATCH(WLB_M_PROTO, WLB_IPPROTO_IPIP, 0), NOMATCH);
 	for (unsigned i = 0; i < n; i++)
 		rule(t, pre, WLB_A_QUEUE, q, MATCH(WLB_M_DADDR, c->replicad.service_address, 0),
@@ -249,10 +272,14 @@ static void usage(FILE *f)
 	fprintf(f,
 		"Usage: wlb-rules [OPTION]... install|remove|show DAEMON\n"
 		"Install or remove the netfilter rules of a wlb daemon (one nftables table,\n"
-		"replaced atomically), derived from its configuration.\n"
+		"its rules replaced atomically, its fast-path maps kept), derived from its\n"
+		"configuration.\n"
 		"DAEMON is clientgw, redirector or replicad.\n\n"
 		"  -c, --config=FILE  configuration file (default %s/wlb/wlb.conf)\n"
 		"  -n, --dry-run      print the rules (nft syntax) instead of installing them\n"
+		"  -k, --keep-established\n"
+		"                     remove: while the fast path carries connections, keep\n"
+		"                     it (and a replica's origin addresses) for them\n"
 		"  -h, --help         show this help and exit\n"
 		"  -V, --version      show the version and exit\n",
 		SYSCONFDIR);
@@ -267,27 +294,73 @@ static const struct daemon_rules *find_daemon(const char *name)
 	return NULL;
 }
 
-/* Remove is forgiving: with an unreadable configuration the table still
- * goes, only what the configuration names (addresses) cannot be found. */
-static int remove_rules(const struct daemon_rules *d, const char *conf_path, bool dry)
+/* Whether the fast path still carries connections: elements in a map. */
+static bool carries_connections(const struct wlb_nft_table *t)
 {
+	for (unsigned i = 0; i < t->n_maps; i++)
+		if (wlb_nft_map_count(t->name, t->maps[i].name) > 0)
+			return true;
+	return false;
+}
+
+/* The table cut down to its fast path: no queue rules, only the rewrites
+ * of the connections the kernel carries, until they end. */
+static void keep_fastpath_only(struct wlb_nft_table *t)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < t->n_rules; i++)
+		if (t->rules[i].action == WLB_A_REWRITE)
+			t->rules[n++] = t->rules[i];
+	t->n_rules = n;
+}
+
+/*
+ * Remove is forgiving: with an unreadable configuration the table still
+ * goes, only what the configuration names (addresses) cannot be found.
+ * With keep set (the units' ExecStopPost), a fast path that still carries
+ * connections stays, queue rules gone, so a restart or a crash of the
+ * daemon does not break them; the next install takes the table back.
+ */
+static int remove_rules(const struct daemon_rules *d, const char *conf_path, bool dry, bool keep)
+{
+	struct wlb_nft_table *t = calloc(1, sizeof(*t));
 	struct wlb_conf *c = NULL;
 	char err[512];
 	int ret = 0;
 
-	if (d->extra) {
+	if (d->extra || keep) {
 		c = wlb_conf_load(conf_path, d->need, err, sizeof(err));
 		if (!c)
 			fprintf(stderr, "wlb-rules: %s (removing the table only)\n", err);
 	}
-	if (dry) {
+	if (t && c && keep) {
+		t->name = d->table;
+		d->build(c, t);
+		keep = carries_connections(t);
+	} else {
+		keep = false;
+	}
+	if (keep) {
+		keep_fastpath_only(t);
+		if (dry)
+			wlb_nft_print(t, stdout);
+		else if (wlb_nft_install(t, err, sizeof(err)) < 0)
+			ret = 1;
+		fprintf(stderr,
+			"wlb-rules: %s: queue rules removed; the fast path keeps its "
+			"established connections (\"wlb-rules remove %s\" ends them)\n",
+			d->table, d->name);
+	} else if (dry) {
 		printf("delete table ip %s\n", d->table);
 	} else if (wlb_nft_remove(d->table, err, sizeof(err)) < 0) {
 		fprintf(stderr, "wlb-rules: remove %s: %s\n", d->table, err);
 		ret = 1;
 	}
-	if (c && d->extra(c, false, dry) < 0)
+	/* a replica's connections are the origin's: its address stays too */
+	if (c && d->extra && !keep && d->extra(c, false, dry) < 0)
 		ret = 1;
+	free(t);
 	wlb_conf_free(c);
 	return ret;
 }
@@ -326,34 +399,36 @@ out:
 	return ret;
 }
 
-static int act(const char *verb, const struct daemon_rules *d, const char *conf_path, bool dry)
+static int act(const char *verb, const struct daemon_rules *d, const char *conf_path, bool dry,
+	       bool keep)
 {
 	if (!strcmp(verb, "remove"))
-		return remove_rules(d, conf_path, dry);
+		return remove_rules(d, conf_path, dry, keep);
 	return install_rules(d, conf_path, dry || !strcmp(verb, "show"));
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"dry-run", no_argument, NULL, 'n'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
-		{NULL, 0, NULL, 0},
+		{"config", required_argument, NULL, 'c'},     {"dry-run", no_argument, NULL, 'n'},
+		{"keep-established", no_argument, NULL, 'k'}, {"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},	      {NULL, 0, NULL, 0},
 	};
 	const char *conf_path = SYSCONFDIR "/wlb/wlb.conf";
 	const struct daemon_rules *d;
-	bool dry = false;
+	bool dry = false, keep = false;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "c:nhV", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:nkhV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			conf_path = optarg;
 			break;
 		case 'n':
 			dry = true;
+			break;
+		case 'k':
+			keep = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -377,5 +452,5 @@ int main(int argc, char **argv)
 		fprintf(stderr, "wlb-rules: unknown daemon '%s'\n", argv[optind + 1]);
 		return 2;
 	}
-	return act(argv[optind], d, conf_path, dry);
+	return act(argv[optind], d, conf_path, dry, keep);
 }

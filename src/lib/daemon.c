@@ -39,6 +39,9 @@ struct daemon_run {
 	uint64_t truncated;
 	uint64_t by_hook[5]; /* packets per netfilter hook: which direction costs what */
 	uint64_t reloads, reload_failures;
+	struct wlb_fp *fp;
+	bool no_fastpath;
+	uint64_t next_fp_sync;
 	bool stop;
 };
 
@@ -110,6 +113,8 @@ static void usage(const struct wlb_daemon *d, FILE *f)
 		"  -q, --queue=NUM        NFQUEUE number, overriding the configuration\n"
 		"  -s, --state-file=FILE  where SIGUSR1 and exit write counters and flows\n"
 		"                         (default %s/wlb/%s.state)\n"
+		"      --no-fastpath      keep every packet in userspace: never hand a\n"
+		"                         connection to the kernel's nftables maps\n"
 		"      --syslog           log to syslog as well as to stderr\n"
 		"  -v, --verbose          log debug messages\n"
 		"  -h, --help             show this help and exit\n"
@@ -138,6 +143,7 @@ static int parse_args(struct daemon_run *r, int argc, char **argv, bool *test_on
 		{"queue", required_argument, NULL, 'q'},
 		{"state-file", required_argument, NULL, 's'},
 		{"syslog", no_argument, NULL, 'S'},
+		{"no-fastpath", no_argument, NULL, 'F'},
 		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
@@ -171,6 +177,9 @@ static int parse_args(struct daemon_run *r, int argc, char **argv, bool *test_on
 			break;
 		case 'S':
 			use_syslog = true;
+			break;
+		case 'F':
+			r->no_fastpath = true;
 			break;
 		case 'v':
 			prio = LOG_DEBUG;
@@ -228,6 +237,81 @@ static void on_packet(void *ctx, struct wlb_nfq_pkt *pkt, struct wlb_nfq_result 
 	res->out_len = r->act->out_len;
 }
 
+/* --------------------------------------------------------------- fast path */
+
+struct seen_ctx {
+	struct daemon_run *r;
+	uint64_t now;
+};
+
+static void fp_seen(void *arg, enum wlb_fp_map m, const struct wlb_fp_key *k, uint32_t value,
+		    uint32_t expires_ms)
+{
+	struct seen_ctx *c = arg;
+
+	/* re-created by a packet racing our delete (see nft.c): not a flow */
+	if (!value) {
+		wlb_fp_del(c->r->fp, m, k);
+		return;
+	}
+	c->r->d->fp_seen(c->r->self, m, k, value, expires_ms, c->now);
+}
+
+/* Often enough that a flow entry, kept alive by the kernel's timeouts,
+ * never lapses between two read-backs. */
+static uint64_t fp_sync_interval(const struct daemon_run *r)
+{
+	uint64_t t = r->d->fp_timeout(r->conf) / 4;
+
+	return t < 1000 ? 1000 : t > 30000 ? 30000 : t;
+}
+
+static void fp_sync(struct daemon_run *r, uint64_t now)
+{
+	struct seen_ctx c = {r, now};
+
+	if (wlb_fp_dump(r->fp, fp_seen, &c) < 0)
+		wlb_warn("fast path: reading the maps back failed: %s", strerror(errno));
+	r->next_fp_sync = now + fp_sync_interval(r);
+}
+
+/* Without nftables (or with rules from elsewhere) the daemon still works:
+ * it translates every packet itself. */
+static void fp_start(struct daemon_run *r)
+{
+	char err[256];
+	uint64_t before;
+
+	if (!r->d->fp_table || r->no_fastpath) {
+		if (r->d->fp_table)
+			wlb_notice("fast path off (--no-fastpath): every packet in userspace");
+		return;
+	}
+	r->fp = wlb_fp_open(r->d->fp_table, r->d->fp_timeout(r->conf), err, sizeof(err));
+	if (!r->fp) {
+		wlb_warn("fast path unavailable, translating in userspace: %s", err);
+		return;
+	}
+	r->d->fp_attach(r->self, r->fp);
+	before = r->fp->st.dumped;
+	fp_sync(r, wlb_now_ms());
+	wlb_notice("fast path on (table ip %s): %" PRIu64 " elements found", r->d->fp_table,
+		   r->fp->st.dumped - before);
+}
+
+static void dump_fp(const struct daemon_run *r, FILE *f)
+{
+	const struct wlb_fp_stats *s = &r->fp->st;
+
+	fprintf(f, "fastpath_added               %" PRIu64 "\n", s->added);
+	fprintf(f, "fastpath_deleted             %" PRIu64 "\n", s->deleted);
+	fprintf(f, "fastpath_transactions        %" PRIu64 "\n", s->transactions);
+	fprintf(f, "fastpath_refused             %" PRIu64 "\n", s->refused);
+	fprintf(f, "fastpath_gone                %" PRIu64 "\n", s->gone);
+	fprintf(f, "fastpath_read_back           %" PRIu64 "\n", s->dumped);
+	fprintf(f, "fastpath_failures            %" PRIu64 "\n", s->failures);
+}
+
 /* ------------------------------------------------------------------- state */
 
 static void dump_common(struct daemon_run *r, FILE *f)
@@ -260,6 +344,9 @@ static void dump_common(struct daemon_run *r, FILE *f)
 	fprintf(f, "truncated_passed             %" PRIu64 "\n", r->truncated);
 	fprintf(f, "reloads                      %" PRIu64 "\n", r->reloads);
 	fprintf(f, "reload_failures              %" PRIu64 "\n", r->reload_failures);
+	fprintf(f, "fastpath                     %s\n", r->fp ? "on" : "off");
+	if (r->fp)
+		dump_fp(r, f);
 }
 
 /* The state file's directory (under systemd, RuntimeDirectory=wlb makes
@@ -373,6 +460,11 @@ static void on_tick(struct daemon_run *r)
 	if (read(r->tick_fd, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN)
 		wlb_debug("timerfd: %s", strerror(errno));
 	r->d->tick(r->self, now);
+	if (r->fp) {
+		wlb_fp_flush(r->fp);
+		if (now >= r->next_fp_sync)
+			fp_sync(r, now);
+	}
 	if (r->watchdog_ms && now - r->last_watchdog >= r->watchdog_ms / 2) {
 		wlb_notify("WATCHDOG=1");
 		r->last_watchdog = now;
@@ -398,6 +490,9 @@ static int loop(struct daemon_run *r)
 			wlb_err("NFQUEUE receive: %s", strerror(errno));
 			return 1;
 		}
+		/* the round's decisions reach the kernel's maps in one go */
+		if (r->fp && r->fp->n_ops)
+			wlb_fp_flush(r->fp);
 		if (pfd[1].revents)
 			on_signal(r);
 		if (pfd[2].revents)
@@ -435,6 +530,7 @@ static int open_io(struct daemon_run *r)
 
 static void cleanup(struct daemon_run *r)
 {
+	wlb_fp_close(r->fp);
 	wlb_nfq_close(r->nfq);
 	if (r->raw_fd >= 0)
 		close(r->raw_fd);
@@ -461,6 +557,7 @@ static int run(struct daemon_run *r)
 	}
 	if (setup_fds(r) < 0 || open_io(r) < 0)
 		return 1;
+	fp_start(r);
 	make_state_dir(r->state_path);
 	r->watchdog_ms = wlb_watchdog_usec() / 1000;
 	wlb_notify("READY=1");

@@ -15,6 +15,7 @@
 #include <stdio.h>
 
 #include "conf.h"
+#include "fastpath.h"
 #include "nfq.h"
 
 #define WLB_EMIT_MAX 64	   /* packets one decision may send */
@@ -58,6 +59,14 @@ struct wlb_daemon {
 		       struct wlb_action *act);
 	void (*tick)(void *self, uint64_t now_ms);
 	void (*dump)(void *self, FILE *f, uint64_t now_ms);
+	/* The kernel fast path (fastpath.h); fp_table NULL: none.  The
+	 * policy gets the open maps, and every element read back from them:
+	 * at start (connections carried across a restart) and periodically. */
+	const char *fp_table;
+	uint32_t (*fp_timeout)(const struct wlb_conf *c);
+	void (*fp_attach)(void *self, struct wlb_fp *fp);
+	void (*fp_seen)(void *self, enum wlb_fp_map m, const struct wlb_fp_key *k, uint32_t value,
+			uint32_t expires_ms, uint64_t now_ms);
 };
 
 int wlb_daemon_main(const struct wlb_daemon *d, int argc, char **argv);

@@ -10,16 +10,25 @@
 #include <libmnl/libmnl.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/xt_NFQUEUE.h>
 #include <libnftnl/chain.h>
 #include <libnftnl/common.h>
 #include <libnftnl/expr.h>
 #include <libnftnl/rule.h>
+#include <libnftnl/set.h>
 #include <libnftnl/table.h>
 
 #include "nft.h"
+#include "pkt.h"
 
 #define BATCH_SIZE (256 * 1024)
+
+/* nft(8)'s type ids, so "nft list" shows the maps' keys and values */
+#define NFT_TYPE_IPV4_ADDR 7
+#define NFT_TYPE_INET_SERVICE 13
+#define NFT_TYPE_BITS 6
+#define FP_KEY_LEN 16 /* four fields, each in its own 32-bit register */
 
 struct txn {
 	struct mnl_nlmsg_batch *b;
@@ -144,6 +153,54 @@ static void add_chain(struct txn *x, const char *table, const struct wlb_nft_cha
 	txn_next(x);
 }
 
+/* A rule message without a handle deletes every rule of the chain. */
+static void flush_chain(struct txn *x, const char *table, const char *chain)
+{
+	struct nftnl_rule *r = nftnl_rule_alloc();
+	struct nlmsghdr *nlh;
+
+	nftnl_rule_set_str(r, NFTNL_RULE_TABLE, table);
+	nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, chain);
+	nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, NFPROTO_IPV4);
+	nlh = txn_msg(x, NFT_MSG_DELRULE, 0);
+	nftnl_rule_nlmsg_build_payload(nlh, r);
+	nftnl_rule_free(r);
+	txn_next(x);
+}
+
+static uint32_t fp_key_type(void)
+{
+	uint32_t t = 0;
+
+	for (unsigned i = 0; i < 4; i++)
+		t = t << NFT_TYPE_BITS | (i % 2 ? NFT_TYPE_INET_SERVICE : NFT_TYPE_IPV4_ADDR);
+	return t;
+}
+
+/* Created when absent; an existing map of the same shape is left as it
+ * is, elements and all (that is the point: see wlb_nft_install()). */
+static void add_map(struct txn *x, const char *table, const struct wlb_nft_map *m, uint32_t id)
+{
+	struct nftnl_set *s = nftnl_set_alloc();
+	struct nlmsghdr *nlh;
+
+	nftnl_set_set_str(s, NFTNL_SET_TABLE, table);
+	nftnl_set_set_str(s, NFTNL_SET_NAME, m->name);
+	nftnl_set_set_u32(s, NFTNL_SET_FAMILY, NFPROTO_IPV4);
+	nftnl_set_set_u32(s, NFTNL_SET_ID, id);
+	nftnl_set_set_u32(s, NFTNL_SET_FLAGS, NFT_SET_MAP | NFT_SET_TIMEOUT);
+	nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, fp_key_type());
+	nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, FP_KEY_LEN);
+	nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, NFT_TYPE_IPV4_ADDR);
+	nftnl_set_set_u32(s, NFTNL_SET_DATA_LEN, 4);
+	nftnl_set_set_u32(s, NFTNL_SET_DESC_SIZE, m->size);
+	nftnl_set_set_u64(s, NFTNL_SET_TIMEOUT, m->timeout_ms);
+	nlh = txn_msg(x, NFT_MSG_NEWSET, NLM_F_CREATE);
+	nftnl_set_nlmsg_build_payload(nlh, s);
+	nftnl_set_free(s);
+	txn_next(x);
+}
+
 static void e_meta(struct nftnl_rule *r, uint32_t key)
 {
 	struct nftnl_expr *e = nftnl_expr_alloc("meta");
@@ -153,15 +210,20 @@ static void e_meta(struct nftnl_rule *r, uint32_t key)
 	nftnl_rule_add_expr(r, e);
 }
 
-static void e_payload(struct nftnl_rule *r, uint32_t base, uint32_t off, uint32_t len)
+static void e_load(struct nftnl_rule *r, uint32_t base, uint32_t off, uint32_t len, uint32_t reg)
 {
 	struct nftnl_expr *e = nftnl_expr_alloc("payload");
 
 	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_BASE, base);
 	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET, off);
 	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_LEN, len);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_DREG, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_DREG, reg);
 	nftnl_rule_add_expr(r, e);
+}
+
+static void e_payload(struct nftnl_rule *r, uint32_t base, uint32_t off, uint32_t len)
+{
+	e_load(r, base, off, len, NFT_REG_1);
 }
 
 static void e_cmp(struct nftnl_rule *r, const void *data, uint32_t len)
@@ -237,6 +299,82 @@ static void add_match(struct nftnl_rule *r, const struct wlb_nft_match *m)
 	}
 }
 
+/*
+ * The fast path, in nft(8) terms:
+ *   tcp flags & (fin|syn|rst) == 0
+ *   update @map { ip saddr . tcp sport . ip daddr . tcp dport : <looked up> }
+ *   ip daddr set ip saddr . tcp sport . ip daddr . tcp dport map @map
+ *   counter accept
+ * The lookup comes first: a miss ends the rule before the update could
+ * add an element.  The key fills NFT_REG_1 (four 32-bit words, the ports
+ * zero-padded by the payload loads), the value lands in NFT_REG_2.
+ */
+/* Register numbers as nft(8) writes them: NFT_REG_1 is NFT_REG32_00
+ * under its older name. */
+static void load_key(struct nftnl_rule *r, const uint32_t offs[4][2])
+{
+	for (unsigned i = 0; i < 4; i++)
+		e_load(r, offs[i][0], offs[i][1], i % 2 ? 2 : 4, i ? NFT_REG32_00 + i : NFT_REG_1);
+}
+
+static void add_rewrite(struct nftnl_rule *r, const struct wlb_nft_map *m, uint32_t set_id)
+{
+	static const uint32_t offs[4][2] = {
+		{NFT_PAYLOAD_NETWORK_HEADER, 12},
+		{NFT_PAYLOAD_TRANSPORT_HEADER, 0},
+		{NFT_PAYLOAD_NETWORK_HEADER, 16},
+		{NFT_PAYLOAD_TRANSPORT_HEADER, 2},
+	};
+	struct nftnl_expr *e;
+
+	add_match(r, &(struct wlb_nft_match){WLB_M_TCP_FLAGS,
+					     WLB_TCP_SYN | WLB_TCP_FIN | WLB_TCP_RST, 0, NULL});
+	load_key(r, offs);
+	e = nftnl_expr_alloc("lookup");
+	nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_DREG, NFT_REG_2);
+	nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, m->name);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SET_ID, set_id);
+	nftnl_rule_add_expr(r, e);
+	/*
+	 * Traffic keeps the element alive: the kernel, not the daemon, sees
+	 * it.  The update only refreshes an element the lookup just found, so
+	 * its value is never used, but a map's update must carry one: 0.0.0.0,
+	 * rather than the looked-up value, which nft(8) 1.0.6 cannot print
+	 * (it aborts).  Should the daemon delete the element between the
+	 * lookup and the update, the update re-creates it with 0.0.0.0; the
+	 * daemon removes such elements when it reads the maps back, and a
+	 * packet rewritten to 0.0.0.0 meanwhile belongs to a connection that
+	 * was closing anyway.  The key is loaded again for nft(8) as well: it
+	 * takes a register as consumed once read.
+	 */
+	load_key(r, offs);
+	e = nftnl_expr_alloc("immediate");
+	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_3);
+	nftnl_expr_set(e, NFTNL_EXPR_IMM_DATA, &(uint32_t){0}, 4);
+	nftnl_rule_add_expr(r, e);
+	e = nftnl_expr_alloc("dynset");
+	nftnl_expr_set_u32(e, NFTNL_EXPR_DYNSET_SREG_KEY, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_DYNSET_SREG_DATA, NFT_REG_3);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_DYNSET_OP, NFT_DYNSET_OP_UPDATE);
+	nftnl_expr_set_u64(e, NFTNL_EXPR_DYNSET_TIMEOUT, m->timeout_ms);
+	nftnl_expr_set_str(e, NFTNL_EXPR_DYNSET_SET_NAME, m->name);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_DYNSET_SET_ID, set_id);
+	nftnl_rule_add_expr(r, e);
+	/* the IPv4 checksum and the TCP pseudo-header sum follow the address,
+	 * incrementally and offload-aware: a GSO packet stays one packet */
+	e = nftnl_expr_alloc("payload");
+	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_SREG, NFT_REG_2);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_BASE, NFT_PAYLOAD_NETWORK_HEADER);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET, m->saddr ? 12 : 16);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_LEN, 4);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_CSUM_TYPE, NFT_PAYLOAD_CSUM_INET);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_CSUM_OFFSET, 10);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_FLAGS, NFT_PAYLOAD_L4CSUM_PSEUDOHDR);
+	nftnl_rule_add_expr(r, e);
+	nftnl_rule_add_expr(r, nftnl_expr_alloc("counter"));
+}
+
 static void add_action(struct nftnl_rule *r, const struct wlb_nft_rule *spec)
 {
 	struct nftnl_expr *e;
@@ -255,6 +393,7 @@ static void add_action(struct nftnl_rule *r, const struct wlb_nft_rule *spec)
 	} else if (spec->action == WLB_A_NOTRACK) {
 		e = nftnl_expr_alloc("notrack");
 	} else {
+		/* WLB_A_ACCEPT, and WLB_A_REWRITE after its expressions */
 		e = nftnl_expr_alloc("immediate");
 		nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
 		nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, NF_ACCEPT);
@@ -272,6 +411,8 @@ static void add_rule(struct txn *x, const struct wlb_nft_table *t, const struct 
 	nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, NFPROTO_IPV4);
 	for (unsigned i = 0; i < WLB_NFT_MAX_MATCH; i++)
 		add_match(r, &spec->m[i]);
+	if (spec->action == WLB_A_REWRITE)
+		add_rewrite(r, &t->maps[spec->map], spec->map + 1);
 	add_action(r, spec);
 	nlh = txn_msg(x, NFT_MSG_NEWRULE, NLM_F_APPEND | NLM_F_CREATE);
 	nftnl_rule_nlmsg_build_payload(nlh, r);
@@ -285,12 +426,15 @@ int wlb_nft_install(const struct wlb_nft_table *t, char *err, size_t errlen)
 	int ret;
 
 	txn_begin(&x);
-	/* add-then-delete makes "replace" work whether or not it exists */
+	/* create what is missing, flush the rules, keep the maps: in one
+	 * transaction, so packets meet the old rules or the new, never none */
 	add_table(&x, t->name, NFT_MSG_NEWTABLE, NLM_F_CREATE);
-	add_table(&x, t->name, NFT_MSG_DELTABLE, 0);
-	add_table(&x, t->name, NFT_MSG_NEWTABLE, NLM_F_CREATE);
-	for (unsigned i = 0; i < t->n_chains; i++)
+	for (unsigned i = 0; i < t->n_chains; i++) {
 		add_chain(&x, t->name, &t->chains[i]);
+		flush_chain(&x, t->name, t->chains[i].name);
+	}
+	for (unsigned i = 0; i < t->n_maps; i++)
+		add_map(&x, t->name, &t->maps[i], i + 1);
 	for (unsigned i = 0; i < t->n_rules; i++)
 		add_rule(&x, t, &t->rules[i]);
 	ret = txn_commit(&x, err, errlen);
@@ -348,6 +492,46 @@ out:
 	return found;
 }
 
+static int count_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct nlattr *a, *list;
+
+	mnl_attr_for_each(a, nlh, sizeof(struct nfgenmsg))
+	{
+		if (mnl_attr_get_type(a) != NFTA_SET_ELEM_LIST_ELEMENTS)
+			continue;
+		mnl_attr_for_each_nested(list, a)(*(long *)data)++;
+	}
+	return MNL_CB_OK;
+}
+
+long wlb_nft_map_count(const char *table, const char *map)
+{
+	struct mnl_socket *nl = mnl_socket_open(NETLINK_NETFILTER);
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh;
+	long count = 0;
+	int n, r = -1;
+
+	if (!nl || mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0)
+		goto out;
+	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETSETELEM, NFPROTO_IPV4, NLM_F_DUMP | NLM_F_ACK,
+				    1);
+	mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_TABLE, table);
+	mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_SET, map);
+	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0)
+		goto out;
+	while ((n = (int)mnl_socket_recvfrom(nl, buf, sizeof(buf))) > 0) {
+		r = mnl_cb_run(buf, (size_t)n, 1, mnl_socket_get_portid(nl), count_cb, &count);
+		if (r <= 0)
+			break;
+	}
+out:
+	if (nl)
+		mnl_socket_close(nl);
+	return r < 0 ? -1 : count;
+}
+
 /* ---------------------------------------------------------------- print */
 
 static const char *const hook_names[] = {"prerouting", "input", "forward", "output", "postrouting"};
@@ -385,9 +569,16 @@ static void print_match(FILE *f, const struct wlb_nft_match *m)
 	}
 }
 
+#define FP_KEY "ip saddr . tcp sport . ip daddr . tcp dport"
+
 void wlb_nft_print(const struct wlb_nft_table *t, FILE *f)
 {
 	fprintf(f, "table ip %s {\n", t->name);
+	for (unsigned i = 0; i < t->n_maps; i++)
+		fprintf(f,
+			"\tmap %s {\n\t\ttype ipv4_addr . inet_service . ipv4_addr . "
+			"inet_service : ipv4_addr\n\t\tsize %u; flags timeout; timeout %ums;\n\t}\n",
+			t->maps[i].name, t->maps[i].size, t->maps[i].timeout_ms);
 	for (unsigned c = 0; c < t->n_chains; c++) {
 		fprintf(f, "\tchain %s {\n\t\ttype filter hook %s priority %d; policy accept;\n",
 			t->chains[c].name, hook_names[t->chains[c].hook % 5], t->chains[c].prio);
@@ -399,7 +590,15 @@ void wlb_nft_print(const struct wlb_nft_table *t, FILE *f)
 			fprintf(f, "\t\t");
 			for (unsigned m = 0; m < WLB_NFT_MAX_MATCH; m++)
 				print_match(f, &r->m[m]);
-			if (r->action == WLB_A_QUEUE)
+			if (r->action == WLB_A_REWRITE)
+				fprintf(f,
+					"tcp flags & (fin|syn|rst) == 0 update @%s { " FP_KEY
+					" timeout %ums : 0.0.0.0 } ip %s set " FP_KEY
+					" map @%s counter accept\n",
+					t->maps[r->map].name, t->maps[r->map].timeout_ms,
+					t->maps[r->map].saddr ? "saddr" : "daddr",
+					t->maps[r->map].name);
+			else if (r->action == WLB_A_QUEUE)
 				fprintf(f, "queue num %u bypass\n", r->queue);
 			else
 				fprintf(f, "%s\n",

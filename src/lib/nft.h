@@ -41,17 +41,36 @@ enum wlb_nft_action {
 	WLB_A_QUEUE, /* NFQUEUE num queue, bypass when nobody listens */
 	WLB_A_NOTRACK,
 	WLB_A_ACCEPT,
+	/* the fast path: a packet without SYN, FIN or RST whose 4-tuple is in
+	 * the rule's map gets the map's address as its source or destination
+	 * (checksums fixed by the kernel, offloads kept), refreshes the
+	 * element's timeout, and is accepted; any other packet goes on */
+	WLB_A_REWRITE,
 };
 
 #define WLB_NFT_MAX_MATCH 3
 #define WLB_NFT_MAX_CHAINS 4
 #define WLB_NFT_MAX_RULES 128
+#define WLB_NFT_MAX_MAPS 2
+
+/* The fast-path maps every daemon table may have, keyed by
+ * ip saddr . tcp sport . ip daddr . tcp dport, valued by an address. */
+#define WLB_NFT_MAP_DST "fp_dst" /* the value replaces the destination */
+#define WLB_NFT_MAP_SRC "fp_src" /* the value replaces the source */
+
+struct wlb_nft_map {
+	const char *name;
+	bool saddr;	     /* rewrites the source (else the destination) */
+	uint32_t size;	     /* most elements */
+	uint32_t timeout_ms; /* an element's life without traffic */
+};
 
 struct wlb_nft_rule {
 	unsigned chain; /* index into chains */
 	struct wlb_nft_match m[WLB_NFT_MAX_MATCH];
 	enum wlb_nft_action action;
 	uint16_t queue;
+	unsigned map; /* WLB_A_REWRITE: index into maps */
 };
 
 struct wlb_nft_chain {
@@ -66,14 +85,19 @@ struct wlb_nft_table {
 	unsigned n_chains;
 	struct wlb_nft_rule rules[WLB_NFT_MAX_RULES];
 	unsigned n_rules;
+	struct wlb_nft_map maps[WLB_NFT_MAX_MAPS];
+	unsigned n_maps;
 	bool overflow; /* a rule did not fit: never install a partial table */
 };
 
-/* Replace the table (family ip) atomically: created when absent, else its
- * old contents go in the same transaction. */
+/* Replace the table's rules (family ip) atomically: the table, its chains
+ * and maps are created when absent; existing maps keep their elements, so
+ * connections on the fast path survive a reinstall (a daemon's restart). */
 int wlb_nft_install(const struct wlb_nft_table *t, char *err, size_t errlen);
-/* Delete the table; absent is not an error. */
+/* Delete the table with its maps; absent is not an error. */
 int wlb_nft_remove(const char *table, char *err, size_t errlen);
+/* Elements in one of the table's maps: >= 0, or -1 (absent, error). */
+long wlb_nft_map_count(const char *table, const char *map);
 /* Whether the table exists: 1 yes, 0 no, -1 error. */
 int wlb_nft_exists(const char *table);
 /* The same rules in nft(8) syntax, for --dry-run and the manual. */

@@ -197,6 +197,7 @@ check_bulk_and_concurrency() {
 	out=$(lab_exec client bash -c "seq 200 | xargs -P 200 -I{} curl -s --max-time 30 http://$LAB_ORIGIN_IP/name")
 	n=$(grep -c '^replica1$' <<<"$out")
 	mission_note "200 concurrent connections: $n served by replica1, $(grep -vc '^replica1$' <<<"$out") otherwise"
+	[ "$n" = 200 ] || mission_note "not by replica1: $(grep -v "^replica1$" <<<"$out" | sort | uniq -c | tr "\n" " ")"
 	[ "$n" = 200 ] || { wlb_fail "only $n of 200 concurrent connections served by replica1"; return 1; }
 	sleep 1 # the losers' SYN-ACKs (80 and 160 ms) are still on their way
 	mission_note "clientgw counters: $(wlb_dump cgw | awk '/^(syn_tagged|synack_replica_won|synack_late_reset|synack_spoofed|to_replica|from_replica|flows_evicted|nfq_enobufs|kernel_queue_dropped|kernel_user_dropped) / {printf "%s=%s ", $1, $2}')"
@@ -205,7 +206,7 @@ check_bulk_and_concurrency() {
 # 6. daemons stopped (properly, or killed): traffic flows; a proper stop
 # leaves no rule behind
 check_fail_open() {
-	local h left rc=0
+	local h left kept="" rc=0
 	for h in $(wlb_hosts); do wlb_kill "$h"; done
 	expect_served origin "all daemons killed (rules left, queues bypassed)" || rc=1
 	for h in $(wlb_hosts); do wlb_stop "$h"; done
@@ -216,11 +217,24 @@ check_fail_open() {
 	sleep 0.5 # the losers' late SYN-ACKs still need the gateway to reset them
 	wlb_down
 	expect_served origin "all daemons stopped" || rc=1
+	# the units' stop keeps a fast path that still carries connections
+	# (here: those that ended while the daemons were dead, until their
+	# elements time out): no queue rule is left, and a plain
+	# "wlb-rules remove" takes the rest
 	for h in $(wlb_hosts); do
 		left=$(wlb_rules_left "$h")
-		[ -z "$left" ] || { wlb_fail "rules left in $h after stop: $left"; rc=1; }
+		[ -z "$left" ] && continue
+		if lab_exec "$h" nft list table ip "$left" | grep -q queue; then
+			wlb_fail "queue rules left in $h after stop: $left"
+			rc=1
+		fi
+		kept+="$h:$(lab_exec "$h" nft list table ip "$left" | grep -o ' expires ' | wc -l) "
+		lab_exec "$h" "$(wlb_bin wlb-rules)" -c "$(wlb_conf "$h")" remove "$(_wlb_daemon_of "$h")"
+		left=$(wlb_rules_left "$h")
+		[ -z "$left" ] || { wlb_fail "rules left in $h after wlb-rules remove: $left"; rc=1; }
 	done
-	[ $rc = 0 ] && mission_note "stopped: no wlb table left in $(wlb_hosts | paste -sd' ' -)"
+	[ $rc = 0 ] && mission_note "stopped: no queue rule left in $(wlb_hosts | paste -sd' ' -);" \
+		"fast path kept for established connections: ${kept:-none}; none left after wlb-rules remove"
 	for h in $(wlb_hosts); do wlb_start "$h" || rc=1; done
 	return $rc
 }
@@ -349,4 +363,45 @@ mission_run() { # CHECK...
 			MISSION_FAILS=$((MISSION_FAILS + 1))
 		fi
 	done
+}
+
+# 11. the kernel fast path (A, B): a decided connection's packets stay in the
+# kernel, and a restart of the client gateway's daemon (the unit's stop and
+# start: ExecStopPost keeps the fast path that carries connections) in the
+# middle of a 100 MiB download served by a replica does not break it
+check_restart_during_download() {
+	local f="$LAB_DIR/download-restart" want got pid elems before after rc=0
+	want=$(sha256sum "$LAB_DIR/www/big" | cut -d' ' -f1)
+	lab_exec client curl -s --max-time 60 --limit-rate 25M -o "$f" \
+		"http://$LAB_ORIGIN_IP/big" &
+	pid=$!
+	sleep 1
+	elems=$(lab_exec cgw nft list map ip wlb_clientgw fp_dst 2>/dev/null |
+		grep -c ": $(lab_replica_ip 1)" || true)
+	before=$(lab_exec cgw nft list chain ip wlb_clientgw post 2>/dev/null |
+		awk '/fp_dst counter/ { for (i = 1; i <= NF; i++) if ($i == "packets") print $(i + 1) }')
+	wlb_stop cgw
+	lab_exec cgw nft list table ip wlb_clientgw >/dev/null 2>&1 ||
+		{ wlb_fail "the fast path did not outlive the daemon's stop"; rc=1; }
+	sleep 0.5
+	wlb_start cgw || rc=1
+	wait "$pid" || { wlb_fail "download across the restart failed (curl $?)"; rc=1; }
+	got=$(sha256sum "$f" 2>/dev/null | cut -d' ' -f1)
+	rm -f "$f"
+	after=$(lab_exec cgw nft list chain ip wlb_clientgw post 2>/dev/null |
+		awk '/fp_dst counter/ { for (i = 1; i <= NF; i++) if ($i == "packets") print $(i + 1) }')
+	[ "$got" = "$want" ] || { wlb_fail "download across the restart corrupted"; rc=1; }
+	[ "${elems:-0}" -ge 1 ] || { wlb_fail "no fast-path element to replica1 during the download"; rc=1; }
+	local restored ended
+	restored=$(cgw_counter fastpath_restored)
+	# its end (FIN both ways) took its elements out of the kernel
+	sleep 0.3
+	ended=$(lab_exec cgw nft list table ip wlb_clientgw 2>/dev/null | grep -o ' expires ' | wc -l)
+	[ "$ended" = 0 ] || { wlb_fail "$ended fast-path elements left after the download ended"; rc=1; }
+	[ "${restored:-0}" -ge 1 ] || { wlb_fail "the restarted daemon took back no connection"; rc=1; }
+	mission_note "restart of wlb-clientgw during a $LAB_BIG_MB MiB download from replica1 ($WLB_MODE):" \
+		"intact=$([ "$got" = "$want" ] && echo yes || echo no), elements to replica1 before: $elems," \
+		"kernel-rewritten client packets: ${before:-?} before the stop, ${after:-?} at the end," \
+		"connections taken back: $restored, elements left after it ended: $ended"
+	return $rc
 }

@@ -18,8 +18,10 @@
 #   WLB_CLIENTGW_EXTRA, WLB_REPLICAD_EXTRA   lines appended to the section
 #
 # The daemons are started in the foreground of a background job, as systemd
-# would (Type=notify, no fork); the rules are installed by wlb-rules before and
-# removed after, as the units' ExecStartPre/ExecStopPost do.
+# would (Type=notify, no fork), with the units' own command lines: the
+# ExecStartPre, ExecStart and ExecStopPost of systemd/wlb-*.service.in, their
+# installed paths replaced by the build's programs and the host's
+# configuration file, and a state file per host added to ExecStart.
 
 # Like lab_fail, but returns: a failed check must not end the whole test.
 wlb_fail() {
@@ -43,6 +45,19 @@ declare -A _WLB_PID=()
 
 wlb_bin() {
 	printf '%s/src/%s\n' "${LAB_BUILDDIR:?}" "$1"
+}
+
+_WLB_SRCDIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+
+# _wlb_unit_cmd HOST DAEMON KEY: the words of the unit's KEY= line.
+_wlb_unit_cmd() {
+	local h=$1 d=$2 key=$3 unit line
+	unit="$_WLB_SRCDIR/systemd/wlb-$d.service.in"
+	line=$(sed -n "s/^$key=//p" "$unit" | head -n 1)
+	[ -n "$line" ] || { wlb_fail "no $key= in $unit"; return 1; }
+	line=${line//@sysconfdir@\/wlb\/wlb.conf/$(wlb_conf "$h")}
+	line=${line//@sbindir@/${LAB_BUILDDIR:?}/src}
+	printf '%s\n' "$line"
 }
 
 wlb_conf() {
@@ -106,13 +121,15 @@ _wlb_queue_bound() { # HOST QUEUE
 
 # wlb_start HOST: install the rules of the host's daemon and start it.
 wlb_start() {
-	local h=$1 d q i
+	local h=$1 d q i pre cmd
 	d=$(_wlb_daemon_of "$h") || { wlb_fail "wlb_start: no daemon for $h"; return 1; }
 	[ -n "${_WLB_PID[$h]:-}" ] && return 0
 	[ -f "$(wlb_conf "$h")" ] || _wlb_write_conf "$h"
-	lab_exec "$h" "$(wlb_bin wlb-rules)" -c "$(wlb_conf "$h")" install "$d" || return 1
+	read -ra pre <<<"$(_wlb_unit_cmd "$h" "$d" ExecStartPre)" || return 1
+	read -ra cmd <<<"$(_wlb_unit_cmd "$h" "$d" ExecStart)" || return 1
+	lab_exec "$h" "${pre[@]}" || return 1
 	# ip(8) execs the daemon: $! is the daemon itself, not a subshell
-	ip netns exec "$(lab_ns "$h")" "$(wlb_bin "wlb-$d")" -c "$(wlb_conf "$h")" \
+	ip netns exec "$(lab_ns "$h")" "${cmd[@]}" ${WLB_DAEMON_ARGS:-} \
 		-s "$(wlb_state "$h" "$d")" ${WLB_VERBOSE:+-v} >>"$LAB_DIR/log/$h-$d.log" 2>&1 &
 	_WLB_PID[$h]=$!
 	case "$d" in
@@ -131,7 +148,7 @@ wlb_start() {
 
 # wlb_stop HOST [--keep-rules]: stop the daemon (SIGTERM) and remove its rules.
 wlb_stop() {
-	local h=$1 d pid i
+	local h=$1 d pid i post
 	d=$(_wlb_daemon_of "$h") || return 1
 	pid=${_WLB_PID[$h]:-}
 	if [ -n "$pid" ]; then
@@ -144,7 +161,8 @@ wlb_stop() {
 		unset "_WLB_PID[$h]"
 	fi
 	[ "${2:-}" = --keep-rules ] && return 0
-	lab_exec "$h" "$(wlb_bin wlb-rules)" -c "$(wlb_conf "$h")" remove "$d"
+	read -ra post <<<"$(_wlb_unit_cmd "$h" "$d" ExecStopPost)" || return 1
+	lab_exec "$h" "${post[@]}"
 }
 
 # wlb_kill HOST: the daemon dies (SIGKILL): its rules stay, traffic must flow.

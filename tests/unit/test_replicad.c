@@ -352,14 +352,28 @@ START_TEST(synack_after_timeout_passes)
 
 	mk_default_copy(&k);
 	delivered(&k, CLIENT, CPORT);
-	now += FLOW_TIMEOUT_MS - 1;
-	mk_synack(&k, SERVICE, CLIENT, CPORT, 20);
-	echoed(&k, NONCE);
-	now += 1;
+	now += FLOW_TIMEOUT_MS;
 	mk_synack(&k, SERVICE, CLIENT, CPORT, 20);
 	pass_unchanged(NF_INET_LOCAL_OUT, &k);
 	ck_assert_uint_eq(rp->c[other_passed], 1);
 	ck_assert_uint_eq(pending(), 0);
+}
+END_TEST
+
+/* Once answered, the connection is kept past the SYN's timeout: a
+ * retransmitted SYN-ACK still gets its echo. */
+START_TEST(synack_retransmit_after_flow_timeout_echoed)
+{
+	struct tp_pk k;
+
+	mk_default_copy(&k);
+	delivered(&k, CLIENT, CPORT);
+	now += FLOW_TIMEOUT_MS - 1;
+	mk_synack(&k, SERVICE, CLIENT, CPORT, 20);
+	echoed(&k, NONCE);
+	now += FLOW_TIMEOUT_MS;
+	mk_synack(&k, SERVICE, CLIENT, CPORT, 20);
+	echoed(&k, NONCE);
 }
 END_TEST
 
@@ -1760,6 +1774,127 @@ END_TEST
 
 /* ================================================================ main */
 
+/* ------------------------------------------------------------ fast path */
+
+static struct wlb_fp *fp;
+
+static void setup_fp(void)
+{
+	start(conf_bc);
+	fp = wlb_fp_new_offline(IDLE_MS);
+	ck_assert_ptr_nonnull(fp);
+	rp->fp = fp;
+}
+
+static void teardown_fp(void)
+{
+	teardown();
+	wlb_fp_close(fp);
+	fp = NULL;
+}
+
+static void expect_op(unsigned i, enum wlb_fp_op_kind kind, enum wlb_fp_map m, const char *s,
+		      uint16_t sport, const char *d, uint16_t dport, const char *v)
+{
+	const struct wlb_fp_op *op = &fp->ops[i];
+
+	ck_assert_uint_lt(i, fp->n_ops);
+	ck_assert_uint_eq(op->kind, kind);
+	ck_assert_uint_eq(op->map, m);
+	ck_assert_uint_eq(op->key.saddr, tp_addr(s));
+	ck_assert_uint_eq(op->key.sport, tp_port(sport));
+	ck_assert_uint_eq(op->key.daddr, tp_addr(d));
+	ck_assert_uint_eq(op->key.dport, tp_port(dport));
+	if (v)
+		ck_assert_uint_eq(op->value, tp_addr(v));
+}
+
+/* A: the client's packets keep their address but skip the queue that B's
+ * share; the client's FIN ends that. */
+START_TEST(fp_a_installed_until_client_fin)
+{
+	struct inner in = mode_syn(WLB_MODE_A, CPORT, NONCE);
+	struct tp_pk k;
+
+	mk_copy(&k, &in, REDIRECTOR);
+	delivered(&k, CLIENT, CPORT);
+	mk_synack(&k, SERVICE, CLIENT, CPORT, 20);
+	echoed(&k, NONCE);
+	/* not yet: a loser answers too */
+	ck_assert_uint_eq(fp->n_ops, 0);
+	mk_seg(&k, CLIENT, SERVICE, CPORT, 80, WLB_TCP_ACK, 0);
+	pass_unchanged(NF_INET_PRE_ROUTING, &k);
+	ck_assert_uint_eq(fp->n_ops, 1);
+	expect_op(0, WLB_FP_ADD, WLB_FP_DST, CLIENT, CPORT, SERVICE, 80, SERVICE);
+	fp->n_ops = 0;
+	/* past the SYN's timeout: the connection is still known */
+	now += FLOW_TIMEOUT_MS * 2;
+	mk_seg(&k, CLIENT, SERVICE, CPORT, 80, WLB_TCP_FIN | WLB_TCP_ACK, 0);
+	pass_unchanged(NF_INET_PRE_ROUTING, &k);
+	ck_assert_uint_eq(fp->n_ops, 1);
+	expect_op(0, WLB_FP_DEL, WLB_FP_DST, CLIENT, CPORT, SERVICE, 80, NULL);
+	ck_assert_uint_eq(rp->c[fastpath_removed], 1);
+	/* the client's last ACK, after the server's FIN: not again */
+	mk_seg(&k, CLIENT, SERVICE, CPORT, 80, WLB_TCP_ACK, 0);
+	pass_unchanged(NF_INET_PRE_ROUTING, &k);
+	ck_assert_uint_eq(fp->n_ops, 1);
+	ck_assert_uint_eq(rp->c[fastpath_installed], 1);
+}
+END_TEST
+
+START_TEST(fp_b_installed_until_closed)
+{
+	bc_connection(WLB_MODE_B, CPORT, NONCE);
+	ck_assert_uint_eq(fp->n_ops, 0);
+	b_readdressed_ok(CPORT, WLB_TCP_ACK, 0);
+	ck_assert_uint_eq(fp->n_ops, 2);
+	expect_op(0, WLB_FP_ADD, WLB_FP_DST, CLIENT, CPORT, SERVICE, 80, ORIGIN);
+	expect_op(1, WLB_FP_ADD, WLB_FP_SRC, ORIGIN, 80, CLIENT, CPORT, ORIGIN);
+	fp->n_ops = 0;
+	b_readdressed_ok(CPORT, WLB_TCP_RST, 0);
+	ck_assert_uint_eq(fp->n_ops, 2);
+	expect_op(0, WLB_FP_DEL, WLB_FP_DST, CLIENT, CPORT, SERVICE, 80, NULL);
+	expect_op(1, WLB_FP_DEL, WLB_FP_SRC, ORIGIN, 80, CLIENT, CPORT, NULL);
+}
+END_TEST
+
+/* A loser hears only a RST: never an element. */
+START_TEST(fp_loser_not_installed)
+{
+	bc_connection(WLB_MODE_B, CPORT, NONCE);
+	b_readdressed_ok(CPORT, WLB_TCP_RST, 0);
+	ck_assert_uint_eq(fp->n_ops, 0);
+	/* a stray ACK while it lingers */
+	b_readdressed_ok(CPORT, WLB_TCP_ACK, 0);
+	ck_assert_uint_eq(fp->n_ops, 0);
+}
+END_TEST
+
+START_TEST(fp_c_not_installed)
+{
+	bc_connection(WLB_MODE_C, CPORT, NONCE);
+	ck_assert_uint_eq(fp->n_ops, 0);
+	ck_assert_uint_eq(rp->c[fastpath_installed], 0);
+}
+END_TEST
+
+/* After a restart: a B connection found in the maps is carried on. */
+START_TEST(fp_restore_b)
+{
+	struct wlb_fp_key e = {tp_addr(CLIENT), tp_port(CPORT), tp_addr(SERVICE), tp_port(80)};
+	struct wlb_flow *f;
+
+	replicad_fp_seen(rp, WLB_FP_DST, &e, tp_addr(ORIGIN), 5000, now);
+	f = flow_of(ORIGIN, CPORT);
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(f->state, WLB_MODE_B);
+	ck_assert_uint_eq(rp->c[fastpath_restored], 1);
+	b_readdressed_ok(CPORT, WLB_TCP_ACK, 100);
+	b_readdressed_ok(CPORT, WLB_TCP_RST, 0);
+	expect_op(0, WLB_FP_DEL, WLB_FP_DST, CLIENT, CPORT, SERVICE, 80, NULL);
+}
+END_TEST
+
 static Suite *replicad_suite(void)
 {
 	Suite *s = suite_create("replicad");
@@ -1771,6 +1906,7 @@ static Suite *replicad_suite(void)
 	tcase_add_test(tc, syn_with_data_and_padding_delivered);
 	tcase_add_test(tc, synack_gets_echo);
 	tcase_add_test(tc, synack_after_timeout_passes);
+	tcase_add_test(tc, synack_retransmit_after_flow_timeout_echoed);
 	tcase_add_test(tc, synack_unrelated_passes);
 	tcase_add_test(tc, synack_noroom_passes);
 	tcase_add_test(tc, two_clients_two_nonces);
@@ -1826,6 +1962,15 @@ static Suite *replicad_suite(void)
 	tcase_add_test(tc, c_before_synack_packets_pass);
 	tcase_add_test(tc, abc_side_by_side);
 	tcase_add_test(tc, bc_dump_counts);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("fastpath");
+	tcase_add_checked_fixture(tc, setup_fp, teardown_fp);
+	tcase_add_test(tc, fp_a_installed_until_client_fin);
+	tcase_add_test(tc, fp_b_installed_until_closed);
+	tcase_add_test(tc, fp_loser_not_installed);
+	tcase_add_test(tc, fp_c_not_installed);
+	tcase_add_test(tc, fp_restore_b);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("regressions");

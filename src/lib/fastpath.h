@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The kernel fast path of a decided connection: the daemon puts the
+ * connection's address rewrite into its table's maps (see nft.h,
+ * WLB_A_REWRITE), and the kernel rewrites every later packet without
+ * SYN, FIN or RST itself; those three still come to the daemon, which
+ * removes the elements when the connection closes.
+ *
+ * Element changes are queued by the policies while they decide (no system
+ * call on the packet path) and leave in one nftables transaction per
+ * receive round.  A transaction is all or nothing, so one refused change
+ * (deleting an element that already timed out) would lose the others: the
+ * refused ones are dropped and the rest sent again.
+ *
+ * Liveness: the kernel refreshes an element's timeout with every packet
+ * it rewrites, and the daemon, which no longer sees that traffic, reads
+ * the remaining timeouts back now and then (wlb_fp_dump()) to keep its
+ * own flow entries alive as long as the kernel's.
+ *
+ * A struct wlb_fp opened offline (wlb_fp_new_offline()) records the
+ * changes without a socket: the unit tests read them.
+ */
+#ifndef WLB_FASTPATH_H
+#define WLB_FASTPATH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum wlb_fp_map {
+	WLB_FP_DST = 0, /* the value becomes the destination address */
+	WLB_FP_SRC = 1, /* the value becomes the source address */
+	WLB_FP_NMAPS
+};
+
+/* A packet's 4-tuple as it reaches the rule; network byte order. */
+struct wlb_fp_key {
+	uint32_t saddr;
+	uint16_t sport;
+	uint32_t daddr;
+	uint16_t dport;
+};
+
+enum wlb_fp_op_kind {
+	WLB_FP_ADD,
+	WLB_FP_DEL,
+	WLB_FP_REPLACE, /* an add the kernel refused for a stale value: delete, add */
+};
+
+struct wlb_fp_op {
+	uint8_t kind;
+	uint8_t map;
+	uint32_t value; /* WLB_FP_ADD: the new address */
+	struct wlb_fp_key key;
+};
+
+#define WLB_FP_MAX_OPS 1024 /* queued before a flush is forced */
+
+struct wlb_fp_stats {
+	uint64_t added, deleted;
+	uint64_t transactions;
+	uint64_t refused;  /* changes the kernel refused (other than below) */
+	uint64_t gone;	   /* deletions of elements that had timed out */
+	uint64_t dumped;   /* elements read back */
+	uint64_t failures; /* transactions that could not be sent */
+};
+
+struct wlb_fp {
+	const char *table;
+	uint32_t timeout_ms;
+	struct wlb_fp_op ops[WLB_FP_MAX_OPS];
+	unsigned n_ops;
+	struct wlb_fp_stats st;
+	/* private */
+	struct mnl_socket *nl;
+	char *buf, *rbuf;
+	uint32_t seq;
+};
+
+/* Fails (NULL, err set) when netlink or the table's maps are missing. */
+struct wlb_fp *wlb_fp_open(const char *table, uint32_t timeout_ms, char *err, size_t errlen);
+struct wlb_fp *wlb_fp_new_offline(uint32_t timeout_ms);
+void wlb_fp_close(struct wlb_fp *fp);
+
+/* Queue a change; fp may be NULL (no fast path): nothing happens. */
+void wlb_fp_add(struct wlb_fp *fp, enum wlb_fp_map m, const struct wlb_fp_key *k, uint32_t value);
+void wlb_fp_del(struct wlb_fp *fp, enum wlb_fp_map m, const struct wlb_fp_key *k);
+/* Send what is queued.  Returns 0, or -1 when the transaction could not
+ * be sent at all (counted; the changes are dropped: the userspace path
+ * still carries those packets). */
+int wlb_fp_flush(struct wlb_fp *fp);
+
+typedef void (*wlb_fp_elem_fn)(void *arg, enum wlb_fp_map m, const struct wlb_fp_key *k,
+			       uint32_t value, uint32_t expires_ms);
+/* Read every element of both maps back, with the time each has left. */
+int wlb_fp_dump(struct wlb_fp *fp, wlb_fp_elem_fn fn, void *arg);
+
+#endif
