@@ -113,15 +113,17 @@ static void usage(const struct wlb_daemon *d, FILE *f)
 		"  -q, --queue=NUM        NFQUEUE number, overriding the configuration\n"
 		"  -s, --state-file=FILE  where SIGUSR1 and exit write counters and flows\n"
 		"                         (default %s/wlb/%s.state)\n"
-		"      --no-fastpath      keep every packet in userspace: never hand a\n"
-		"                         connection to the kernel's nftables maps\n"
+		"%s"
 		"      --syslog           log to syslog as well as to stderr\n"
 		"  -v, --verbose          log debug messages\n"
 		"  -h, --help             show this help and exit\n"
 		"  -V, --version          show the version and exit\n"
 		"\nSignals: SIGHUP reloads the configuration (kept if invalid),\n"
 		"SIGUSR1 writes the state file, SIGTERM and SIGINT stop.\n",
-		d->name, d->summary, SYSCONFDIR, RUNSTATEDIR, d->name);
+		d->name, d->summary, SYSCONFDIR, RUNSTATEDIR, d->name,
+		d->fp_table ? "      --no-fastpath      keep every packet in userspace: never hand a\n"
+			      "                         connection to the kernel's nftables maps\n"
+			    : "");
 }
 
 static char *default_state_path(const struct wlb_daemon *d)
