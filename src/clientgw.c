@@ -300,16 +300,24 @@ static struct wlb_fp_key fp_server_key(const struct wlb_flow *f)
 /*
  * A decided connection whose packets need only new addresses (A, B, and
  * any the origin serves, where the "rewrite" keeps the address and only
- * spares the queue) is handed to the kernel; a tunnel (C) is not, the
- * kernel here cannot encapsulate.  The server side is installed in B as
- * well: when A is the default, the rules queue every web reply.
+ * spares the queue) is handed to the kernel once it has shown it carries
+ * more than a short exchange (WLB_FP_AFTER_PACKETS), never once it has
+ * begun to close; a tunnel (C) is not, the kernel here cannot
+ * encapsulate.  The server side is installed in B as well: when A is the
+ * default, the rules queue every web reply.  Called for each packet of a
+ * decided connection.
  */
 static void fp_install(struct clientgw *gw, struct wlb_flow *f)
 {
 	struct wlb_fp_key ck = fp_client_key(f), sk = fp_server_key(f);
 
-	if (!gw->fp || (f->state == CGW_REPLICA && flow_mode(f) == WLB_MODE_C))
+	if (!gw->fp || (f->state == CGW_REPLICA && flow_mode(f) == WLB_MODE_C) ||
+	    (f->flags & (CGW_FASTPATH | CGW_CLOSING | CGW_FIN_CLIENT | CGW_FIN_SERVER)))
 		return;
+	if (f->hits < WLB_FP_AFTER_PACKETS) {
+		f->hits++;
+		return;
+	}
 	wlb_fp_add(gw->fp, WLB_FP_DST, &ck, f->peer.v4);
 	wlb_fp_add(gw->fp, WLB_FP_SRC, &sk, f->key.server.v4);
 	f->flags |= CGW_FASTPATH;
@@ -385,7 +393,6 @@ static void settle(struct clientgw *gw, struct wlb_flow *f, enum clientgw_state 
 	f->peer.v4 = peer;
 	wlb_flow_set_class(gw->flows, f, WLB_FLOW_SETTLED);
 	wlb_flow_touch(gw->flows, f, now, gw->conf->clientgw.idle_ms);
-	fp_install(gw, f);
 }
 
 /* The SYN-ACK the client gets: from the origin's address, without our echo,
@@ -513,6 +520,7 @@ static void client_packet(struct clientgw *gw, struct wlb_pkt *p, uint64_t now,
 		return;
 	}
 	track_close(gw, f, p, true, now);
+	fp_install(gw, f);
 	if (f->state == CGW_DIRECT) {
 		gw->c[direct_passed]++;
 		return;
@@ -526,6 +534,7 @@ static void winner_packet(struct clientgw *gw, struct wlb_flow *f, struct from_s
 			  uint64_t now, struct wlb_action *act)
 {
 	track_close(gw, f, &s->p, false, now);
+	fp_install(gw, f);
 	if (f->state == CGW_DIRECT) {
 		gw->c[direct_passed]++;
 	} else if (flow_mode(f) == WLB_MODE_A) {

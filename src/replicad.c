@@ -184,8 +184,13 @@ static void fp_install(struct replicad *r, struct wlb_flow *f)
  * again once it has begun to close. */
 static void fp_won(struct replicad *r, struct wlb_flow *f, const struct wlb_pkt *p)
 {
-	if (!(f->flags & (RPD_FASTPATH | RPD_CLOSING | RPD_FIN_CLIENT | RPD_FIN_SERVER)) &&
-	    !(p->flags & (WLB_TCP_SYN | WLB_TCP_FIN | WLB_TCP_RST)))
+	if ((f->flags & (RPD_FASTPATH | RPD_CLOSING | RPD_FIN_CLIENT | RPD_FIN_SERVER)) ||
+	    (p->flags & (WLB_TCP_SYN | WLB_TCP_FIN | WLB_TCP_RST)))
+		return;
+	/* and only a connection that carries more than a short exchange */
+	if (f->hits < WLB_FP_AFTER_PACKETS)
+		f->hits++;
+	else
 		fp_install(r, f);
 }
 
@@ -324,6 +329,7 @@ static void local_packet(struct replicad *r, struct wlb_pkt *p, uint64_t now,
 		tunnel_out(r, p, act);
 	} else {
 		r->c[b_spoofed_sent]++;
+		fp_won(r, f, p);
 	}
 }
 

@@ -56,6 +56,15 @@ struct wlb_fp_op {
 
 #define WLB_FP_MAX_OPS 1024 /* queued before a flush is forced */
 
+/*
+ * A connection is handed to the kernel once this many of its packets
+ * (after the handshake) have crossed the daemon.  An element costs two
+ * nftables transactions (add, delete), far more than the few packets of a
+ * short request and answer; a transfer that gets this far has many more
+ * to come.
+ */
+#define WLB_FP_AFTER_PACKETS 16
+
 struct wlb_fp_stats {
 	uint64_t added, deleted;
 	uint64_t transactions;

@@ -56,8 +56,9 @@ struct wlb_flow {
 	uint32_t expires_ms;
 	uint8_t state; /* owner-defined */
 	uint8_t cls;   /* enum wlb_flow_class */
-	uint8_t used;
-	uint8_t flags; /* owner-defined */
+	uint8_t used : 1;
+	uint8_t hits : 7; /* owner-defined: e.g. packets seen, saturating */
+	uint8_t flags;	  /* owner-defined */
 	/* private links: tuple chain, endpoint chain, LRU list */
 	uint32_t tnext, enext, lprev, lnext;
 };

@@ -2669,12 +2669,46 @@ static void expect_op(unsigned i, enum wlb_fp_op_kind kind, enum wlb_fp_map m, s
 		ck_assert_uint_eq(op->value, tp_addr(v));
 }
 
+/* The client's ACKs of a transfer, enough to earn the fast path: none
+ * queued before the last one, the two elements after it. */
+static void fp_warm(const char *server, uint16_t cport)
+{
+	struct tp_pk k;
+
+	for (unsigned i = 0; i <= WLB_FP_AFTER_PACKETS; i++) {
+		ck_assert_uint_eq(fp->n_ops, 0);
+		mk_seg(&k, CLIENT, server, cport, 80, WLB_TCP_ACK, 0);
+		to_server(&k);
+	}
+}
+
+/* A short exchange stays here: two transactions would cost more. */
+START_TEST(fp_short_connection_stays)
+{
+	struct tp_pk k;
+	uint32_t n = bc_open(ORIGIN, CPORT, WLB_MODE_A);
+
+	replica_wins(CLIENT, ORIGIN, CPORT, REPLICA1, n);
+	for (unsigned i = 0; i < WLB_FP_AFTER_PACKETS / 2; i++) {
+		expect_to_replica(CLIENT, ORIGIN, CPORT, REPLICA1, WLB_TCP_ACK, 100);
+		expect_from_replica(REPLICA1, CLIENT, ORIGIN, CPORT, WLB_TCP_ACK, 100);
+	}
+	mk_seg(&k, CLIENT, ORIGIN, CPORT, 80, WLB_TCP_FIN | WLB_TCP_ACK, 0);
+	to_server(&k);
+	for (unsigned i = 0; i < WLB_FP_AFTER_PACKETS; i++)
+		expect_from_replica(REPLICA1, CLIENT, ORIGIN, CPORT, WLB_TCP_ACK, 100);
+	ck_assert_uint_eq(fp->n_ops, 0);
+	ck_assert_uint_eq(gw->c[fastpath_installed], 0);
+}
+END_TEST
+
 /* A: the client's packets to the replica, the replica's from the origin. */
 START_TEST(fp_a_replica_installed)
 {
 	uint32_t n = bc_open(ORIGIN, CPORT, WLB_MODE_A);
 
 	replica_wins(CLIENT, ORIGIN, CPORT, REPLICA1, n);
+	fp_warm(ORIGIN, CPORT);
 	ck_assert_uint_eq(fp->n_ops, 2);
 	expect_op(0, WLB_FP_ADD, WLB_FP_DST, fpk(CLIENT, CPORT, ORIGIN, 80), REPLICA1);
 	expect_op(1, WLB_FP_ADD, WLB_FP_SRC, fpk(REPLICA1, 80, CLIENT, CPORT), ORIGIN);
@@ -2688,6 +2722,7 @@ START_TEST(fp_origin_installed_identity)
 {
 	bc_open(ORIGIN, CPORT, WLB_MODE_A);
 	origin_wins(CLIENT, ORIGIN, CPORT);
+	fp_warm(ORIGIN, CPORT);
 	ck_assert_uint_eq(fp->n_ops, 2);
 	expect_op(0, WLB_FP_ADD, WLB_FP_DST, fpk(CLIENT, CPORT, ORIGIN, 80), ORIGIN);
 	expect_op(1, WLB_FP_ADD, WLB_FP_SRC, fpk(ORIGIN, 80, CLIENT, CPORT), ORIGIN);
@@ -2699,6 +2734,7 @@ START_TEST(fp_b_installed)
 	uint32_t n = bc_open(BORIGIN, CPORT, WLB_MODE_B);
 
 	bc_replica_wins(BORIGIN, CPORT, REPLICA2, WLB_MODE_B, n);
+	fp_warm(BORIGIN, CPORT);
 	ck_assert_uint_eq(fp->n_ops, 2);
 	expect_op(0, WLB_FP_ADD, WLB_FP_DST, fpk(CLIENT, CPORT, BORIGIN, 80), REPLICA2);
 	expect_op(1, WLB_FP_ADD, WLB_FP_SRC, fpk(BORIGIN, 80, CLIENT, CPORT), BORIGIN);
@@ -2711,6 +2747,8 @@ START_TEST(fp_c_not_installed)
 	uint32_t n = bc_open(CORIGIN, CPORT, WLB_MODE_C);
 
 	bc_replica_wins(CORIGIN, CPORT, REPLICA1, WLB_MODE_C, n);
+	for (unsigned i = 0; i <= WLB_FP_AFTER_PACKETS; i++)
+		expect_tunnelled_to(CORIGIN, CPORT, REPLICA1, WLB_TCP_ACK, 10);
 	ck_assert_uint_eq(fp->n_ops, 0);
 	ck_assert(!(flow_of(CLIENT, CORIGIN, CPORT)->flags & CGW_FASTPATH));
 	ck_assert_uint_eq(gw->c[fastpath_installed], 0);
@@ -2724,6 +2762,7 @@ START_TEST(fp_rst_removes)
 	uint32_t n = bc_open(ORIGIN, CPORT, WLB_MODE_A);
 
 	replica_wins(CLIENT, ORIGIN, CPORT, REPLICA1, n);
+	fp_warm(ORIGIN, CPORT);
 	fp->n_ops = 0;
 	mk_seg(&k, CLIENT, ORIGIN, CPORT, 80, WLB_TCP_RST, 0);
 	to_server(&k);
@@ -2744,6 +2783,7 @@ START_TEST(fp_fins_remove)
 	uint32_t n = bc_open(BORIGIN, CPORT, WLB_MODE_B);
 
 	bc_replica_wins(BORIGIN, CPORT, REPLICA1, WLB_MODE_B, n);
+	fp_warm(BORIGIN, CPORT);
 	fp->n_ops = 0;
 	mk_seg(&k, CLIENT, BORIGIN, CPORT, 80, WLB_TCP_FIN | WLB_TCP_ACK, 0);
 	to_server(&k);
@@ -2798,6 +2838,7 @@ START_TEST(fp_seen_keeps_flow_alive)
 	uint32_t n = bc_open(ORIGIN, CPORT, WLB_MODE_A);
 
 	replica_wins(CLIENT, ORIGIN, CPORT, REPLICA1, n);
+	fp_warm(ORIGIN, CPORT);
 	for (unsigned i = 0; i < 4; i++) {
 		now += IDLE_MS / 2;
 		clientgw_fp_seen(gw, WLB_FP_DST, &a, tp_addr(REPLICA1), IDLE_MS - 10, now);
@@ -2929,6 +2970,7 @@ static Suite *clientgw_suite(void)
 
 	tc = tcase_create("fastpath");
 	tcase_add_checked_fixture(tc, setup_fp, teardown_fp);
+	tcase_add_test(tc, fp_short_connection_stays);
 	tcase_add_test(tc, fp_a_replica_installed);
 	tcase_add_test(tc, fp_origin_installed_identity);
 	tcase_add_test(tc, fp_b_installed);
