@@ -43,6 +43,9 @@ WLB_COUNTERS_ENUM(replicad, REPLICAD_COUNTERS)
 struct replicad {
 	const struct wlb_conf *conf;
 	struct wlb_flow_table *flows; /* SYN seen -> its nonce, until the SYN-ACK */
+	/* the state in force: the configuration's, until wlbctl drain or
+	 * enable sets another; a reload brings the configuration's back */
+	enum wlb_replica_state state;
 	bool busy;
 	uint32_t established; /* last measured, for the state file */
 	double load1;

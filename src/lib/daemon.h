@@ -43,6 +43,9 @@ void wlb_action_reset(struct wlb_action *a);
 struct wlb_emit *wlb_action_emit(struct wlb_action *a);
 void wlb_action_mangle(struct wlb_action *a, const uint8_t *pkt, size_t len);
 
+struct wlb_ctl_req;
+struct wlb_ctl_out;
+
 struct wlb_daemon {
 	const char *name;    /* "wlb-clientgw" */
 	const char *summary; /* one line for --help */
@@ -58,6 +61,11 @@ struct wlb_daemon {
 		       struct wlb_action *act);
 	void (*tick)(void *self, uint64_t now_ms);
 	void (*dump)(void *self, FILE *f, uint64_t now_ms);
+	/* wlbctl(8): the daemon's commands, "status" and "counters" after
+	 * the common part; returns WLB_CTL_DONE or WLB_CTL_UNKNOWN (ctl.h) */
+	int (*control)(void *self, const struct wlb_ctl_req *req, struct wlb_ctl_out *out,
+		       uint64_t now_ms);
+	const char *control_usage; /* its own commands, for "unknown command" */
 };
 
 int wlb_daemon_main(const struct wlb_daemon *d, int argc, char **argv);
