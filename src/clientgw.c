@@ -655,6 +655,12 @@ void clientgw_decide(struct clientgw *gw, unsigned hook, uint8_t *data, uint32_t
 		server_plain(gw, &p, now_ms, act);
 }
 
+void clientgw_forget(struct clientgw *gw, struct wlb_flow *f)
+{
+	fp_remove(gw, f);
+	wlb_flow_remove(gw->flows, f);
+}
+
 void clientgw_tick(struct clientgw *gw, uint64_t now_ms)
 {
 	wlb_flow_expire(gw->flows, now_ms, EXPIRE_BUDGET);

@@ -81,6 +81,8 @@ void clientgw_reconfigure(struct clientgw *gw, const struct wlb_conf *c);
 void clientgw_decide(struct clientgw *gw, unsigned hook, uint8_t *data, uint32_t len,
 		     uint64_t now_ms, struct wlb_action *act);
 void clientgw_tick(struct clientgw *gw, uint64_t now_ms);
+/* Drop a connection (wlbctl flush), its fast path with it. */
+void clientgw_forget(struct clientgw *gw, struct wlb_flow *f);
 /* An element of the kernel's maps, read back: a connection the kernel
  * still carries (after a restart: one we forgot) stays recorded as long. */
 void clientgw_fp_seen(struct clientgw *gw, enum wlb_fp_map m, const struct wlb_fp_key *k,

@@ -32,6 +32,7 @@ struct replicad *replicad_new(const struct wlb_conf *c, char *err, size_t errlen
 		return NULL;
 	}
 	r->conf = c;
+	r->state = c->replicad.state;
 	return r;
 }
 
@@ -46,6 +47,7 @@ void replicad_free(struct replicad *r)
 void replicad_reconfigure(struct replicad *r, const struct wlb_conf *c)
 {
 	r->conf = c;
+	r->state = c->replicad.state;
 	replicad_set_load(r, r->established, r->load1);
 }
 
@@ -74,7 +76,7 @@ static int check_inner(struct replicad *r, const struct wlb_pkt *outer, struct w
 	    !wlb_tcp_is_syn(in) || wlb_tag_find(in, t) != 1 || !(t->flags & WLB_TAG_REDIRECT) ||
 	    (t->flags & WLB_TAG_ECHO))
 		return drop_malformed;
-	if (r->conf->replicad.state != WLB_REPLICA_ACTIVE)
+	if (r->state != WLB_REPLICA_ACTIVE)
 		return drop_inactive;
 	if (r->busy)
 		return drop_busy;
@@ -430,6 +432,12 @@ void replicad_decide(struct replicad *r, unsigned hook, uint8_t *data, uint32_t 
 		r->c[other_passed]++;
 }
 
+void replicad_forget(struct replicad *r, struct wlb_flow *f)
+{
+	fp_remove(r, f);
+	wlb_flow_remove(r->flows, f);
+}
+
 void replicad_tick(struct replicad *r, uint64_t now_ms)
 {
 	wlb_flow_expire(r->flows, now_ms, EXPIRE_BUDGET);
@@ -441,8 +449,7 @@ void replicad_dump(struct replicad *r, FILE *f, uint64_t now_ms)
 
 	wlb_counters_print(f, replicad_counter_names, r->c, replicad_NCOUNTERS);
 	wlb_flow_stats(r->flows, &st);
-	fprintf(f, "state                        %s\n",
-		wlb_replica_state_name(r->conf->replicad.state));
+	fprintf(f, "state                        %s\n", wlb_replica_state_name(r->state));
 	fprintf(f, "busy                         %u\n", r->busy);
 	fprintf(f, "established                  %u\n", r->established);
 	fprintf(f, "load1                        %.2f\n", r->load1);

@@ -49,6 +49,9 @@ struct replicad {
 	const struct wlb_conf *conf;
 	struct wlb_flow_table *flows; /* SYN seen -> its nonce, until the SYN-ACK */
 	struct wlb_fp *fp;	      /* NULL: every packet comes here */
+	/* the state in force: the configuration's, until wlbctl drain or
+	 * enable sets another; a reload brings the configuration's back */
+	enum wlb_replica_state state;
 	bool busy;
 	uint32_t established; /* last measured, for the state file */
 	double load1;
@@ -65,6 +68,8 @@ void replicad_decide(struct replicad *r, unsigned hook, uint8_t *data, uint32_t 
 /* Feed the measured load; returns whether the replica is now busy. */
 bool replicad_set_load(struct replicad *r, uint32_t established, double load1);
 void replicad_tick(struct replicad *r, uint64_t now_ms);
+/* Drop a connection (wlbctl flush), its fast path with it. */
+void replicad_forget(struct replicad *r, struct wlb_flow *f);
 /* An element of the kernel's maps, read back (see clientgw_fp_seen()). */
 void replicad_fp_seen(struct replicad *r, enum wlb_fp_map m, const struct wlb_fp_key *k,
 		      uint32_t value, uint32_t expires_ms, uint64_t now_ms);

@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* wlb-redirector: the origin gateway daemon (wiring only; policy in redirector.c). */
+#include <string.h>
+
+#include "ctl.h"
 #include "redirector.h"
 
 static uint16_t queue(const struct wlb_conf *c)
@@ -37,6 +40,26 @@ static void dump(void *self, FILE *f, uint64_t now_ms)
 	redirector_dump(self, f);
 }
 
+static int control(void *self, const struct wlb_ctl_req *req, struct wlb_ctl_out *out,
+		   uint64_t now_ms)
+{
+	struct redirector *r = self;
+	const char *cmd = req->argv[0];
+
+	if (!strcmp(cmd, "status")) {
+		wlb_ctl_kv_u64(out, "services", r->conf->n_services);
+	} else if (!strcmp(cmd, "counters")) {
+		wlb_ctl_kv_counters(out, redirector_counter_names, r->c, redirector_NCOUNTERS);
+	} else if (!strcmp(cmd, "replicas")) {
+		if (req->argc > 1)
+			return wlb_ctl_fail(out, WLB_CTL_USAGE, "replicas takes no argument");
+		wlb_ctl_services(out, r->conf);
+	} else {
+		return WLB_CTL_UNKNOWN;
+	}
+	return WLB_CTL_DONE;
+}
+
 static const struct wlb_daemon redirector_daemon = {
 	.name = "wlb-redirector",
 	.summary = "Origin gateway of wlb: copies tagged SYNs for replicable content,\n"
@@ -50,6 +73,8 @@ static const struct wlb_daemon redirector_daemon = {
 	.decide = decide,
 	.tick = tick,
 	.dump = dump,
+	.control = control,
+	.control_usage = "replicas",
 };
 
 int main(int argc, char **argv)

@@ -5,7 +5,9 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
 
+#include "ctl.h"
 #include "log.h"
 #include "replicad.h"
 
@@ -128,6 +130,144 @@ static void fp_seen(void *self, enum wlb_fp_map m, const struct wlb_fp_key *k, u
 	replicad_fp_seen(self, m, k, value, expires_ms, now_ms);
 }
 
+/* ----------------------------------------------------------------- control */
+
+static void forget(void *self, struct wlb_flow *f)
+{
+	replicad_forget(self, f);
+}
+
+static void flow_counts(struct replicad *r, struct wlb_ctl_out *out)
+{
+	struct wlb_flow_stats st;
+
+	wlb_flow_stats(r->flows, &st);
+	wlb_ctl_kv_u64(out, "flows", st.count);
+	wlb_ctl_kv_u64(out, "flows_capacity", st.capacity);
+}
+
+static void replica_state(struct replicad *r, struct wlb_ctl_out *out)
+{
+	wlb_ctl_kv_str(out, "state", wlb_replica_state_name(r->state));
+	wlb_ctl_kv_str(out, "configured_state", wlb_replica_state_name(r->conf->replicad.state));
+	wlb_ctl_kv_bool(out, "busy", r->busy);
+}
+
+static void replica_details(struct replicad *r, struct wlb_ctl_out *out)
+{
+	const struct wlb_replicad_conf *rc = &r->conf->replicad;
+	char a[INET_ADDRSTRLEN];
+
+	replica_state(r, out);
+	wlb_ctl_kv_u64(out, "established", r->established);
+	wlb_ctl_kv_double(out, "load1", r->load1);
+	wlb_ctl_kv_u64(out, "max_established", rc->max_established);
+	wlb_ctl_kv_double(out, "max_load1", rc->max_load1);
+	wlb_ctl_kv_str(out, "service_address",
+		       inet_ntop(AF_INET, &rc->service_address, a, sizeof(a)));
+}
+
+/* drain and enable: until the next reload, which brings back the
+ * configuration's state (see replicad.h) */
+static void set_state(struct replicad *r, enum wlb_replica_state st, struct wlb_ctl_out *out)
+{
+	enum wlb_replica_state was = r->state;
+
+	r->state = st;
+	if (was != st)
+		wlb_notice("replica state %s (wlbctl), configured %s", wlb_replica_state_name(st),
+			   wlb_replica_state_name(r->conf->replicad.state));
+	replica_state(r, out);
+	wlb_ctl_kv_str(out, "previous_state", wlb_replica_state_name(was));
+}
+
+struct flow_list {
+	struct wlb_ctl_out *out;
+	bool filtered;
+	uint32_t addr; /* the filter: client or server */
+	uint64_t omitted;
+};
+
+static void list_flow(const struct wlb_flow *f, void *arg)
+{
+	struct flow_list *l = arg;
+	char c[WLB_CTL_ENDPOINT_LEN], s[WLB_CTL_ENDPOINT_LEN];
+
+	if (l->filtered && f->key.client.v4 != l->addr && f->key.server.v4 != l->addr)
+		return;
+	if (!wlb_ctl_room(l->out)) {
+		l->omitted++;
+		return;
+	}
+	wlb_ctl_endpoint(c, f->key.client.v4, f->key.client_port);
+	wlb_ctl_endpoint(s, f->key.server.v4, f->key.server_port);
+	wlb_ctl_row_begin(l->out);
+	wlb_ctl_cell_str(l->out, c);
+	wlb_ctl_cell_str(l->out, s);
+	/* pending: a SYN answered, its echo kept (A: until flow_timeout);
+	 * carried: a B or C connection after its SYN-ACK */
+	wlb_ctl_cell_str(l->out, f->cls == WLB_FLOW_SETTLED ? "carried" : "pending");
+	wlb_ctl_cell_str(l->out, wlb_mode_name(f->state));
+	wlb_ctl_cell_bool(l->out, f->flags & RPD_CLOSING);
+	wlb_ctl_row_end(l->out);
+}
+
+static int list_flows(struct replicad *r, const struct wlb_ctl_req *req, struct wlb_ctl_out *out,
+		      uint64_t now_ms)
+{
+	static const struct wlb_ctl_col cols[] = {
+		{"client", 21}, {"server", 21}, {"state", 7}, {"config", 6}, {"closing", 0},
+	};
+	struct flow_list l = {.out = out, .filtered = req->argc == 2};
+
+	if (req->argc > 2 || (l.filtered && wlb_ctl_parse_addr(req->argv[1], &l.addr) < 0))
+		return wlb_ctl_fail(out, WLB_CTL_USAGE, "usage: flows [ADDRESS]");
+	wlb_ctl_table_begin(out, "flows", cols, 5);
+	wlb_flow_foreach(r->flows, now_ms, list_flow, &l);
+	wlb_ctl_table_end(out);
+	wlb_ctl_table_omitted(out, l.omitted);
+	return WLB_CTL_DONE;
+}
+
+/* The commands without arguments; flows and flush take theirs. */
+enum replicad_cmd { CMD_STATUS, CMD_COUNTERS, CMD_REPLICAS, CMD_DRAIN, CMD_ENABLE, NCMD };
+static const char *const plain_cmds[NCMD] = {"status", "counters", "replicas", "drain", "enable"};
+
+static int control(void *self, const struct wlb_ctl_req *req, struct wlb_ctl_out *out,
+		   uint64_t now_ms)
+{
+	struct replicad *r = self;
+	const char *cmd = req->argv[0];
+	unsigned i = 0;
+
+	if (!strcmp(cmd, "flows"))
+		return list_flows(r, req, out, now_ms);
+	if (!strcmp(cmd, "flush"))
+		return wlb_ctl_flush(out, r->flows, req, now_ms, forget, r);
+	while (i < NCMD && strcmp(cmd, plain_cmds[i]))
+		i++;
+	if (i == NCMD)
+		return WLB_CTL_UNKNOWN;
+	if (req->argc > 1)
+		return wlb_ctl_fail(out, WLB_CTL_USAGE, "%s takes no argument", cmd);
+	switch (i) {
+	case CMD_STATUS:
+		replica_state(r, out);
+		flow_counts(r, out);
+		break;
+	case CMD_COUNTERS:
+		wlb_ctl_kv_counters(out, replicad_counter_names, r->c, replicad_NCOUNTERS);
+		flow_counts(r, out);
+		break;
+	case CMD_REPLICAS:
+		replica_details(r, out);
+		break;
+	default:
+		set_state(r, i == CMD_DRAIN ? WLB_REPLICA_DRAINING : WLB_REPLICA_ACTIVE, out);
+	}
+	return WLB_CTL_DONE;
+}
+
 static const struct wlb_daemon replicad_daemon = {
 	.name = "wlb-replicad",
 	.summary = "Replica daemon of wlb: answers redirected SYNs at once when active\n"
@@ -144,6 +284,8 @@ static const struct wlb_daemon replicad_daemon = {
 	.fp_timeout = fp_timeout,
 	.fp_attach = fp_attach,
 	.fp_seen = fp_seen,
+	.control = control,
+	.control_usage = "flows [ADDRESS], replicas, drain, enable, flush CLIENT:PORT SERVER:PORT",
 };
 
 int main(int argc, char **argv)

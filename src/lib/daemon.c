@@ -14,6 +14,8 @@
 #include <sys/stat.h>
 #include <sys/timerfd.h>
 
+#include "ctl.h"
+#include "ctlsrv.h"
 #include "daemon.h"
 #include "log.h"
 #include "rawsock.h"
@@ -25,6 +27,7 @@ struct daemon_run {
 	const struct wlb_daemon *d;
 	const char *conf_path;
 	const char *state_path;
+	const char *ctl_path;
 	int queue_override;
 	struct wlb_conf *conf;
 	void *self;
@@ -43,6 +46,8 @@ struct daemon_run {
 	bool no_fastpath;
 	uint64_t next_fp_sync;
 	bool stop;
+	struct wlb_ctl *ctl;
+	uint64_t started_ms;
 };
 
 uint64_t wlb_now_ms(void)
@@ -113,6 +118,8 @@ static void usage(const struct wlb_daemon *d, FILE *f)
 		"  -q, --queue=NUM        NFQUEUE number, overriding the configuration\n"
 		"  -s, --state-file=FILE  where SIGUSR1 and exit write counters and flows\n"
 		"                         (default %s/wlb/%s.state)\n"
+		"      --control=PATH     control socket for wlbctl(8)\n"
+		"                         (default %s/wlb/%s.ctl)\n"
 		"%s"
 		"      --syslog           log to syslog as well as to stderr\n"
 		"  -v, --verbose          log debug messages\n"
@@ -120,19 +127,20 @@ static void usage(const struct wlb_daemon *d, FILE *f)
 		"  -V, --version          show the version and exit\n"
 		"\nSignals: SIGHUP reloads the configuration (kept if invalid),\n"
 		"SIGUSR1 writes the state file, SIGTERM and SIGINT stop.\n",
-		d->name, d->summary, SYSCONFDIR, RUNSTATEDIR, d->name,
-		d->fp_table ? "      --no-fastpath      keep every packet in userspace: never hand a\n"
-			      "                         connection to the kernel's nftables maps\n"
-			    : "");
+		d->name, d->summary, SYSCONFDIR, RUNSTATEDIR, d->name, RUNSTATEDIR, d->name,
+		d->fp_table
+			? "      --no-fastpath      keep every packet in userspace: never hand a\n"
+			  "                         connection to the kernel's nftables maps\n"
+			: "");
 }
 
-static char *default_state_path(const struct wlb_daemon *d)
+static char *default_run_path(const struct wlb_daemon *d, const char *suffix)
 {
-	size_t n = strlen(RUNSTATEDIR) + strlen(d->name) + 16;
+	size_t n = strlen(RUNSTATEDIR) + strlen(d->name) + strlen(suffix) + 8;
 	char *p = malloc(n);
 
 	if (p)
-		snprintf(p, n, "%s/wlb/%s.state", RUNSTATEDIR, d->name);
+		snprintf(p, n, "%s/wlb/%s%s", RUNSTATEDIR, d->name, suffix);
 	return p;
 }
 
@@ -144,6 +152,7 @@ static int parse_args(struct daemon_run *r, int argc, char **argv, bool *test_on
 		{"test-config", no_argument, NULL, 't'},
 		{"queue", required_argument, NULL, 'q'},
 		{"state-file", required_argument, NULL, 's'},
+		{"control", required_argument, NULL, 'C'},
 		{"syslog", no_argument, NULL, 'S'},
 		{"no-fastpath", no_argument, NULL, 'F'},
 		{"verbose", no_argument, NULL, 'v'},
@@ -176,6 +185,9 @@ static int parse_args(struct daemon_run *r, int argc, char **argv, bool *test_on
 			break;
 		case 's':
 			r->state_path = optarg;
+			break;
+		case 'C':
+			r->ctl_path = optarg;
 			break;
 		case 'S':
 			use_syslog = true;
@@ -346,7 +358,7 @@ static void dump_common(struct daemon_run *r, FILE *f)
 	fprintf(f, "truncated_passed             %" PRIu64 "\n", r->truncated);
 	fprintf(f, "reloads                      %" PRIu64 "\n", r->reloads);
 	fprintf(f, "reload_failures              %" PRIu64 "\n", r->reload_failures);
-	fprintf(f, "fastpath                     %s\n", r->fp ? "on" : "off");
+	fprintf(f, "fastpath_on                  %d\n", r->fp != NULL);
 	if (r->fp)
 		dump_fp(r, f);
 }
@@ -408,6 +420,59 @@ static void reload(struct daemon_run *r)
 		wlb_notice("configuration reloaded from %s", c->file);
 	}
 	wlb_notify("READY=1");
+}
+
+/* ----------------------------------------------------------------- control */
+
+static void ctl_status(struct daemon_run *r, struct wlb_ctl_out *out, uint64_t now)
+{
+	wlb_ctl_kv_str(out, "daemon", r->d->name);
+	wlb_ctl_kv_str(out, "version", PACKAGE_VERSION);
+	wlb_ctl_kv_u64(out, "pid", (uint64_t)getpid());
+	wlb_ctl_kv_str(out, "config", r->conf->file);
+	wlb_ctl_kv_u64(out, "uptime_s", (now - r->started_ms) / 1000);
+	wlb_ctl_kv_u64(out, "queue",
+		       r->queue_override >= 0 ? (uint16_t)r->queue_override : r->d->queue(r->conf));
+}
+
+/* From the state file's common lines: both always list the same. */
+static void ctl_counters(struct daemon_run *r, struct wlb_ctl_out *out)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	if (!f) {
+		wlb_ctl_fail(out, WLB_CTL_ERROR, "out of memory");
+		return;
+	}
+	dump_common(r, f);
+	if (fclose(f) == 0)
+		wlb_ctl_kv_lines(out, text);
+	else
+		wlb_ctl_fail(out, WLB_CTL_ERROR, "out of memory");
+	free(text);
+}
+
+static void on_control(void *ctx, const struct wlb_ctl_req *req, struct wlb_ctl_out *out)
+{
+	struct daemon_run *r = ctx;
+	const char *cmd = req->argv[0], *more = r->d->control_usage;
+	bool common = !strcmp(cmd, "status") || !strcmp(cmd, "counters");
+	uint64_t now = wlb_now_ms();
+
+	if (common && req->argc > 1) {
+		wlb_ctl_fail(out, WLB_CTL_USAGE, "%s takes no argument", cmd);
+		return;
+	}
+	if (!strcmp(cmd, "status"))
+		ctl_status(r, out, now);
+	else if (!strcmp(cmd, "counters"))
+		ctl_counters(r, out);
+	if ((!r->d->control || r->d->control(r->self, req, out, now) == WLB_CTL_UNKNOWN) && !common)
+		wlb_ctl_fail(out, WLB_CTL_USAGE,
+			     "unknown command '%s'; %s knows: status, counters%s%s", cmd,
+			     r->d->name, more ? ", " : "", more ? more : "");
 }
 
 /* -------------------------------------------------------------------- loop */
@@ -475,14 +540,16 @@ static void on_tick(struct daemon_run *r)
 
 static int loop(struct daemon_run *r)
 {
-	struct pollfd pfd[3] = {
+	struct pollfd pfd[3 + WLB_CTL_NFDS] = {
 		{.fd = wlb_nfq_fd(r->nfq), .events = POLLIN},
 		{.fd = r->sig_fd, .events = POLLIN},
 		{.fd = r->tick_fd, .events = POLLIN},
 	};
+	unsigned n;
 
 	while (!r->stop) {
-		if (poll(pfd, 3, -1) < 0) {
+		n = 3 + wlb_ctl_pollfds(r->ctl, pfd + 3, wlb_now_ms());
+		if (poll(pfd, n, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			wlb_err("poll: %s", strerror(errno));
@@ -499,6 +566,8 @@ static int loop(struct daemon_run *r)
 			on_signal(r);
 		if (pfd[2].revents)
 			on_tick(r);
+		/* after the packets: the control socket never delays them */
+		wlb_ctl_serve(r->ctl, pfd + 3, n - 3, wlb_now_ms());
 	}
 	return 0;
 }
@@ -533,6 +602,7 @@ static int open_io(struct daemon_run *r)
 static void cleanup(struct daemon_run *r)
 {
 	wlb_fp_close(r->fp);
+	wlb_ctl_close(r->ctl);
 	wlb_nfq_close(r->nfq);
 	if (r->raw_fd >= 0)
 		close(r->raw_fd);
@@ -555,6 +625,13 @@ static int run(struct daemon_run *r)
 	r->act = wlb_action_new();
 	if (!r->self || !r->act) {
 		wlb_err("start-up: %s", r->self ? "out of memory" : err);
+		return 1;
+	}
+	/* before the queue: a second daemon on the same socket stops here */
+	r->started_ms = wlb_now_ms();
+	r->ctl = wlb_ctl_open(r->ctl_path, on_control, r, err, sizeof(err));
+	if (!r->ctl) {
+		wlb_err("%s", err);
 		return 1;
 	}
 	if (setup_fds(r) < 0 || open_io(r) < 0)
@@ -580,12 +657,14 @@ int wlb_daemon_main(const struct wlb_daemon *d, int argc, char **argv)
 		.sig_fd = -1,
 		.tick_fd = -1,
 	};
-	char *state_default = default_state_path(d);
+	char *state_default = default_run_path(d, ".state");
+	char *ctl_default = default_run_path(d, ".ctl");
 	bool test_only = false;
 	char err[512];
 	int status;
 
 	r.state_path = state_default;
+	r.ctl_path = ctl_default;
 	status = parse_args(&r, argc, argv, &test_only);
 	if (status >= 0)
 		goto out;
@@ -604,5 +683,6 @@ int wlb_daemon_main(const struct wlb_daemon *d, int argc, char **argv)
 out:
 	cleanup(&r);
 	free(state_default);
+	free(ctl_default);
 	return status;
 }

@@ -44,6 +44,9 @@ void wlb_action_reset(struct wlb_action *a);
 struct wlb_emit *wlb_action_emit(struct wlb_action *a);
 void wlb_action_mangle(struct wlb_action *a, const uint8_t *pkt, size_t len);
 
+struct wlb_ctl_req;
+struct wlb_ctl_out;
+
 struct wlb_daemon {
 	const char *name;    /* "wlb-clientgw" */
 	const char *summary; /* one line for --help */
@@ -67,6 +70,11 @@ struct wlb_daemon {
 	void (*fp_attach)(void *self, struct wlb_fp *fp);
 	void (*fp_seen)(void *self, enum wlb_fp_map m, const struct wlb_fp_key *k, uint32_t value,
 			uint32_t expires_ms, uint64_t now_ms);
+	/* wlbctl(8): the daemon's commands, "status" and "counters" after
+	 * the common part; returns WLB_CTL_DONE or WLB_CTL_UNKNOWN (ctl.h) */
+	int (*control)(void *self, const struct wlb_ctl_req *req, struct wlb_ctl_out *out,
+		       uint64_t now_ms);
+	const char *control_usage; /* its own commands, for "unknown command" */
 };
 
 int wlb_daemon_main(const struct wlb_daemon *d, int argc, char **argv);

@@ -1,7 +1,7 @@
 #!/bin/bash
 # test-ops-help-man.sh: each program's --help and its man page agree on the options.
 #
-# For wlb-clientgw, wlb-redirector, wlb-replicad and wlb-rules (built in
+# For wlb-clientgw, wlb-redirector, wlb-replicad, wlb-rules and wlbctl (built in
 # $LAB_BUILDDIR/src, pages in man/):
 #   - "--help" exits 0 and prints its options on stdout;
 #   - every option line of --help ("  -c, --config=FILE   text", "      --syslog
@@ -20,7 +20,7 @@ set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 srcdir=$(cd "$here/../.." && pwd)
 builddir=${LAB_BUILDDIR:-$srcdir}
-PROGRAMS="wlb-clientgw wlb-redirector wlb-replicad wlb-rules"
+PROGRAMS="wlb-clientgw wlb-redirector wlb-replicad wlb-rules wlbctl"
 
 for p in $PROGRAMS; do
 	if [ ! -x "$builddir/src/$p" ]; then

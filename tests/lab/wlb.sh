@@ -6,6 +6,7 @@
 #     lab_up; wlb_up            # rules + daemons: clientgw in cgw, redirector in sgw,
 #                               # replicad in every replica
 #     wlb_counter cgw clientgw synack_replica_won
+#     wlb_ctl cgw flows         # wlbctl against the host's daemon
 #     wlb_down                  # stop daemons, remove their rules (lab_down does it too)
 #
 # Each host gets its own configuration file, generated from the lab's addresses
@@ -66,6 +67,22 @@ wlb_conf() {
 
 wlb_state() { # HOST DAEMON
 	printf '%s/state/%s-%s.state\n' "${LAB_DIR:?}" "$1" "$2"
+}
+
+# The daemons of the lab's hosts share one file system: each gets its own
+# control socket in the lab's directory, never the system's /run/wlb.
+wlb_ctl_socket() { # HOST
+	local d
+	d=$(_wlb_daemon_of "$1") || return 1
+	printf '%s/state/%s-wlb-%s.ctl\n' "${LAB_DIR:?}" "$1" "$d"
+}
+
+# wlb_ctl HOST ARGS...: wlbctl, in HOST, against the host's daemon.
+wlb_ctl() {
+	local h=$1 s
+	s=$(wlb_ctl_socket "$h") || return 2
+	shift
+	lab_exec "$h" "$(wlb_bin wlbctl)" -s "$s" "$@"
 }
 
 _wlb_replicas_list() {
@@ -130,7 +147,8 @@ wlb_start() {
 	lab_exec "$h" "${pre[@]}" || return 1
 	# ip(8) execs the daemon: $! is the daemon itself, not a subshell
 	ip netns exec "$(lab_ns "$h")" "${cmd[@]}" ${WLB_DAEMON_ARGS:-} \
-		-s "$(wlb_state "$h" "$d")" ${WLB_VERBOSE:+-v} >>"$LAB_DIR/log/$h-$d.log" 2>&1 &
+		-s "$(wlb_state "$h" "$d")" --control "$(wlb_ctl_socket "$h")" ${WLB_VERBOSE:+-v} \
+		>>"$LAB_DIR/log/$h-$d.log" 2>&1 &
 	_WLB_PID[$h]=$!
 	case "$d" in
 	clientgw) q=$WLB_Q_CLIENTGW ;;

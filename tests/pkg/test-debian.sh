@@ -151,7 +151,7 @@ has() { # MODE-REGEX PATH
 		bad "$2 missing from $deb (or wrong mode, want $1)"
 	fi
 }
-for p in wlb-clientgw wlb-redirector wlb-replicad wlb-rules; do
+for p in wlb-clientgw wlb-redirector wlb-replicad wlb-rules wlbctl; do
 	has '-rwxr-xr-x' "/usr/sbin/$p"
 done
 has '-rw-r--r--' /etc/wlb/wlb.conf
@@ -159,14 +159,14 @@ for u in wlb-clientgw wlb-redirector wlb-replicad; do
 	has '-rw-r--r--' "/lib/systemd/system/$u.service"
 done
 for m in man5/wlb.conf.5 man7/wlb.7 man8/wlb-clientgw.8 man8/wlb-redirector.8 \
-	man8/wlb-replicad.8 man8/wlb-rules.8; do
+	man8/wlb-replicad.8 man8/wlb-rules.8 man8/wlbctl.8; do
 	has '-rw-r--r--' "/usr/share/man/$m.gz"
 done
 has '-rw-r--r--' /usr/share/doc/wlb/copyright
 has '-rw-r--r--' /usr/share/doc/wlb/README.Debian
-# Only the four programs: the lab's wlb-delay and the tests stay out.
+# Only the five programs: the lab's wlb-delay and the tests stay out.
 extra=$(grep -E '^-\S+ /usr/s?bin/' <<<"$listing" |
-	grep -vE '/usr/sbin/wlb-(clientgw|redirector|replicad|rules)$' || true)
+	grep -vE '/usr/sbin/wlb-(clientgw|redirector|replicad|rules)$|/usr/sbin/wlbctl$' || true)
 if [ -z "$extra" ]; then
 	ok "no other programs in /usr/bin or /usr/sbin"
 else

@@ -2776,6 +2776,21 @@ START_TEST(fp_rst_removes)
 }
 END_TEST
 
+/* wlbctl flush: the flow and its elements go. */
+START_TEST(fp_forget_removes)
+{
+	uint32_t n = bc_open(ORIGIN, CPORT, WLB_MODE_A);
+
+	replica_wins(CLIENT, ORIGIN, CPORT, REPLICA1, n);
+	fp_warm(ORIGIN, CPORT);
+	fp->n_ops = 0;
+	clientgw_forget(gw, flow_of(CLIENT, ORIGIN, CPORT));
+	ck_assert_uint_eq(fp->n_ops, 2);
+	expect_op(0, WLB_FP_DEL, WLB_FP_DST, fpk(CLIENT, CPORT, ORIGIN, 80), NULL);
+	ck_assert_ptr_null(flow_of(CLIENT, ORIGIN, CPORT));
+}
+END_TEST
+
 /* FIN both ways: removed at the second FIN, not the first. */
 START_TEST(fp_fins_remove)
 {
@@ -2977,6 +2992,7 @@ static Suite *clientgw_suite(void)
 	tcase_add_test(tc, fp_c_not_installed);
 	tcase_add_test(tc, fp_rst_removes);
 	tcase_add_test(tc, fp_fins_remove);
+	tcase_add_test(tc, fp_forget_removes);
 	tcase_add_test(tc, fp_restore_from_maps);
 	tcase_add_test(tc, fp_seen_keeps_flow_alive);
 	suite_add_tcase(s, tc);

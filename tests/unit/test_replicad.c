@@ -663,6 +663,58 @@ START_TEST(draining_finishes_pending)
 }
 END_TEST
 
+/* wlbctl drain and enable set the state in force; a reload brings back
+ * the configuration's. */
+START_TEST(runtime_state_overrides_config)
+{
+	struct wlb_conf *c = tp_conf(conf_draining, WLB_NEED_REPLICAD);
+	char *s = NULL;
+	size_t len = 0;
+	struct tp_pk k;
+	FILE *f;
+
+	ck_assert_int_eq(rp->state, WLB_REPLICA_ACTIVE);
+	mk_default_copy(&k);
+	delivered(&k, CLIENT, CPORT);
+	/* drain: new copies ignored, the SYN answered before keeps its echo */
+	rp->state = WLB_REPLICA_DRAINING;
+	mk_synack(&k, SERVICE, CLIENT, CPORT, 20);
+	echoed(&k, NONCE);
+	mk_copy(&k, &(struct inner){.cport = CPORT + 1}, REDIRECTOR);
+	dropped(&k);
+	ck_assert_uint_eq(rp->c[drop_inactive], 1);
+	f = open_memstream(&s, &len);
+	ck_assert_ptr_nonnull(f);
+	replicad_dump(rp, f, now);
+	fclose(f);
+	ck_assert_ptr_nonnull(strstr(s, "state                        draining\n"));
+	free(s);
+	/* enable */
+	rp->state = WLB_REPLICA_ACTIVE;
+	mk_copy(&k, &(struct inner){.cport = CPORT + 2}, REDIRECTOR);
+	delivered(&k, CLIENT, CPORT + 2);
+	/* a reload to a draining configuration drains, and enable overrides it */
+	replicad_reconfigure(rp, c);
+	ck_assert_int_eq(rp->state, WLB_REPLICA_DRAINING);
+	mk_copy(&k, &(struct inner){.cport = CPORT + 3}, REDIRECTOR);
+	dropped(&k);
+	ck_assert_uint_eq(rp->c[drop_inactive], 2);
+	rp->state = WLB_REPLICA_ACTIVE;
+	mk_copy(&k, &(struct inner){.cport = CPORT + 4}, REDIRECTOR);
+	delivered(&k, CLIENT, CPORT + 4);
+	/* drained by hand, then a reload: the configuration's state again */
+	replicad_reconfigure(rp, conf);
+	rp->state = WLB_REPLICA_DRAINING;
+	replicad_reconfigure(rp, conf);
+	ck_assert_int_eq(rp->state, WLB_REPLICA_ACTIVE);
+	mk_copy(&k, &(struct inner){.cport = CPORT + 5}, REDIRECTOR);
+	delivered(&k, CLIENT, CPORT + 5);
+	ck_assert_uint_eq(rp->c[drop_inactive], 2);
+	ck_assert_uint_eq(rp->c[syn_delivered], 4);
+	wlb_conf_free(c);
+}
+END_TEST
+
 START_TEST(busy_thresholds)
 {
 	struct tp_pk k;
@@ -1924,6 +1976,7 @@ static Suite *replicad_suite(void)
 	tcase_add_loop_test(tc, copy_dropped, 0, N_DROP);
 	tcase_add_test(tc, inactive_states);
 	tcase_add_test(tc, draining_finishes_pending);
+	tcase_add_test(tc, runtime_state_overrides_config);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("load");
