@@ -917,10 +917,16 @@ static struct wlb_conf *load(struct ctx *x, const char *text, unsigned need)
 	if (!config_read_string(&cfg, text)) {
 		char buf[PATH_MAX_LEN];
 
+		const char *what = config_error_text(&cfg);
+
+		/* libconfig's commonest text is "syntax error" itself: say more */
+		if (!strcmp(what, "syntax error"))
+			what = "not libconfig syntax (a missing ';', '=' or bracket, or an "
+			       "unquoted string?)";
 		if (x->err && x->errlen)
 			snprintf(x->err, x->errlen, "%s:%d: syntax error: %s",
 				 file_name(x, config_error_file(&cfg), buf, sizeof(buf)),
-				 config_error_line(&cfg), config_error_text(&cfg));
+				 config_error_line(&cfg), what);
 		config_destroy(&cfg);
 		return NULL;
 	}

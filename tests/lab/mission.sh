@@ -405,3 +405,45 @@ check_restart_during_download() {
 		"connections taken back: $restored, elements left after it ended: $ended"
 	return $rc
 }
+
+# 12. reloads (SIGHUP to every daemon) during a 100 MiB download served by
+# replica1: one with the same settings, one with a broken file (refused,
+# the running configuration kept, the error named with file and line),
+# one that removes replica1 from the services: the download completes
+# intact, and only new connections go elsewhere
+check_reload_during_download() {
+	local f="$LAB_DIR/download-reload" want got pid h d fails0 fails rc=0 log
+	want=$(sha256sum "$LAB_DIR/www/big" | cut -d' ' -f1)
+	fails0=$(cgw_counter reload_failures)
+	lab_exec client curl -s --max-time 60 --limit-rate 20M -o "$f" \
+		"http://$LAB_ORIGIN_IP/big" &
+	pid=$!
+	sleep 0.7
+	for h in $(wlb_hosts); do wlb_reload "$h"; done
+	sleep 0.5
+	for h in $(wlb_hosts); do
+		printf 'services = (\n  { origin = "%s"; ports = [ 80 ];\n  oops\n);\n' \
+			"$LAB_ORIGIN_IP" >"$(wlb_conf "$h")"
+		kill -HUP "${_WLB_PID[$h]}"
+	done
+	sleep 0.5
+	WLB_REPLICAS_SKIP=1
+	for h in $(wlb_hosts); do wlb_reload "$h"; done
+	wait "$pid" || { wlb_fail "download across the reloads failed (curl $?)"; rc=1; }
+	got=$(sha256sum "$f" 2>/dev/null | cut -d' ' -f1)
+	rm -f "$f"
+	[ "$got" = "$want" ] || { wlb_fail "download across the reloads corrupted"; rc=1; }
+	fails=$(($(cgw_counter reload_failures) - fails0))
+	[ "$fails" = 1 ] || { wlb_fail "cgw counted $fails refused reloads, expected 1"; rc=1; }
+	log="$LAB_DIR/log/cgw-clientgw.log"
+	grep -q "reload refused.*wlb-cgw.conf:[0-9]*" "$log" ||
+		{ wlb_fail "the refused reload's message names no file:line: $(grep refused "$log" | tail -n 1)"; rc=1; }
+	expect_served replica2 "replica1 removed from the services" || rc=1
+	mission_note "download from replica1 across 3 reloads ($WLB_MODE: same, broken, replica1 removed):" \
+		"intact=$([ "$got" = "$want" ] && echo yes || echo no), refused: $fails," \
+		"message: $(grep -o 'reload refused.*' "$log" | tail -n 1)"
+	unset WLB_REPLICAS_SKIP
+	for h in $(wlb_hosts); do wlb_reload "$h"; done
+	expect_served replica1 "replica1 back in the services" || rc=1
+	return $rc
+}

@@ -17,6 +17,8 @@
 #   WLB_SERVICES_EXTRA              more entries for the services list
 #   WLB_REPLICA<k>_STATE (active)   WLB_REPLICA<k>_MAX_EST (0)
 #   WLB_CLIENTGW_EXTRA, WLB_REPLICAD_EXTRA   lines appended to the section
+#   WLB_REPLICAS_SKIP               replica numbers left out of the services list
+#   WLB_DAEMON_ARGS                 more options for every daemon (--no-fastpath)
 #
 # The daemons are started in the foreground of a background job, as systemd
 # would (Type=notify, no fork), with the units' own command lines: the
@@ -88,6 +90,7 @@ wlb_ctl() {
 _wlb_replicas_list() {
 	local k out=""
 	for ((k = 1; k <= LAB_REPLICAS; k++)); do
+		[[ " ${WLB_REPLICAS_SKIP:-} " == *" $k "* ]] && continue
 		out+="${out:+, }\"$(lab_replica_ip "$k")\""
 	done
 	printf '%s' "$out"
