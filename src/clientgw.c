@@ -309,7 +309,7 @@ static struct wlb_fp_key fp_server_key(const struct wlb_flow *f)
  */
 static void fp_install(struct clientgw *gw, struct wlb_flow *f)
 {
-	struct wlb_fp_key ck = fp_client_key(f), sk = fp_server_key(f);
+	struct wlb_fp_key ck, sk;
 
 	if (!gw->fp || (f->state == CGW_REPLICA && flow_mode(f) == WLB_MODE_C) ||
 	    (f->flags & (CGW_FASTPATH | CGW_CLOSING | CGW_FIN_CLIENT | CGW_FIN_SERVER)))
@@ -318,6 +318,8 @@ static void fp_install(struct clientgw *gw, struct wlb_flow *f)
 		f->hits++;
 		return;
 	}
+	ck = fp_client_key(f);
+	sk = fp_server_key(f);
 	wlb_fp_add(gw->fp, WLB_FP_DST, &ck, f->peer.v4);
 	wlb_fp_add(gw->fp, WLB_FP_SRC, &sk, f->key.server.v4);
 	f->flags |= CGW_FASTPATH;

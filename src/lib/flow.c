@@ -356,6 +356,9 @@ void wlb_flow_touch(struct wlb_flow_table *t, struct wlb_flow *f, uint64_t now_m
 	uint32_t i = slot_of(t, f);
 
 	f->expires_ms = (uint32_t)now_ms + timeout_ms;
+	/* the busy flow of a transfer is usually at the head already */
+	if (t->lru[f->cls].head == i)
+		return;
 	lru_unlink(t, i);
 	lru_push(t, i);
 }
