@@ -15,6 +15,11 @@ static uint16_t queue(const struct wlb_conf *c)
 	return c->clientgw.queue;
 }
 
+static unsigned workers(const struct wlb_conf *c)
+{
+	return c->clientgw.workers;
+}
+
 static uint32_t raw_mark(const struct wlb_conf *c)
 {
 	return c->clientgw.rst_mark;
@@ -169,6 +174,7 @@ static const struct wlb_daemon clientgw_daemon = {
 		   "carries the connection to the winner (origin or nearest replica).",
 	.need = WLB_NEED_CLIENTGW,
 	.queue = queue,
+	.workers = workers,
 	.raw_mark = raw_mark,
 	.create = create,
 	.destroy = destroy,

@@ -10,6 +10,11 @@ static uint16_t queue(const struct wlb_conf *c)
 	return c->redirector.queue;
 }
 
+static unsigned workers(const struct wlb_conf *c)
+{
+	return c->redirector.workers;
+}
+
 static void *create(const struct wlb_conf *c, char *err, size_t errlen)
 {
 	return redirector_new(c, err, errlen);
@@ -67,6 +72,7 @@ static const struct wlb_daemon redirector_daemon = {
 	.need = WLB_NEED_REDIRECTOR,
 	.gso = true, /* it never mangles what it queues */
 	.queue = queue,
+	.workers = workers,
 	.create = create,
 	.destroy = destroy,
 	.reconfigure = reconfigure,

@@ -74,6 +74,11 @@ static uint16_t queue(const struct wlb_conf *c)
 	return c->replicad.queue;
 }
 
+static unsigned workers(const struct wlb_conf *c)
+{
+	return c->replicad.workers;
+}
+
 static void *create(const struct wlb_conf *c, char *err, size_t errlen)
 {
 	struct replicad *r = replicad_new(c, err, errlen);
@@ -274,6 +279,7 @@ static const struct wlb_daemon replicad_daemon = {
 		   "and not busy, so the replica nearest the client wins the race.",
 	.need = WLB_NEED_REPLICAD,
 	.queue = queue,
+	.workers = workers,
 	.create = create,
 	.destroy = destroy,
 	.reconfigure = reconfigure,

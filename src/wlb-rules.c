@@ -33,8 +33,8 @@ struct daemon_rules {
 	int (*extra)(const struct wlb_conf *c, bool add, bool dry);
 };
 
-#define NOMATCH ((struct wlb_nft_match){WLB_M_NONE, 0, 0, NULL})
-#define MATCH(k, a, b) ((struct wlb_nft_match){(k), (a), (b), NULL})
+#define NOMATCH ((struct wlb_nft_match){.kind = WLB_M_NONE})
+#define MATCH(k, x, y) ((struct wlb_nft_match){.kind = (k), .a = (x), .b = (y)})
 #define SYNACK \
 	MATCH(WLB_M_TCP_FLAGS, WLB_TCP_SYN | WLB_TCP_ACK | WLB_TCP_RST, WLB_TCP_SYN | WLB_TCP_ACK)
 
@@ -80,9 +80,12 @@ static void rewrite(struct wlb_nft_table *t, unsigned chain, unsigned map)
 	t->rules[t->n_rules - 1].map = map;
 }
 
-static unsigned chain(struct wlb_nft_table *t, const char *name, unsigned hook, int prio)
+/* to_client: the chain's packets go to the client (a worker split takes
+ * the client's port from the destination) */
+static unsigned chain(struct wlb_nft_table *t, const char *name, unsigned hook, int prio,
+		      bool to_client)
 {
-	t->chains[t->n_chains] = (struct wlb_nft_chain){name, hook, prio};
+	t->chains[t->n_chains] = (struct wlb_nft_chain){name, hook, prio, to_client};
 	return t->n_chains++;
 }
 
@@ -156,9 +159,9 @@ static void clientgw_replies(const struct wlb_conf *c, struct wlb_nft_table *t, 
 static void build_clientgw(const struct wlb_conf *c, struct wlb_nft_table *t)
 {
 	const struct wlb_clientgw_conf *g = &c->clientgw;
-	unsigned pre = chain(t, "pre", NF_INET_PRE_ROUTING, PRIO_RAW);
-	unsigned post = chain(t, "post", NF_INET_POST_ROUTING, PRIO_AFTER_SNAT);
-	unsigned out = chain(t, "out", NF_INET_LOCAL_OUT, PRIO_RAW);
+	unsigned pre = chain(t, "pre", NF_INET_PRE_ROUTING, PRIO_RAW, true);
+	unsigned post = chain(t, "post", NF_INET_POST_ROUTING, PRIO_AFTER_SNAT, false);
+	unsigned out = chain(t, "out", NF_INET_LOCAL_OUT, PRIO_RAW, false);
 
 	fastpath_maps(t, g->flows, g->idle_ms);
 	rewrite(t, pre, 1);
@@ -176,7 +179,7 @@ static void build_clientgw(const struct wlb_conf *c, struct wlb_nft_table *t)
 /* Redirector: only pure SYNs; it never changes them, so any hook works. */
 static void build_redirector(const struct wlb_conf *c, struct wlb_nft_table *t)
 {
-	unsigned pre = chain(t, "pre", NF_INET_PRE_ROUTING, PRIO_MANGLE);
+	unsigned pre = chain(t, "pre", NF_INET_PRE_ROUTING, PRIO_MANGLE, false);
 
 	rule(t, pre, WLB_A_QUEUE, c->redirector.queue,
 	     MATCH(WLB_M_TCP_FLAGS, WLB_TCP_SYN | WLB_TCP_ACK | WLB_TCP_RST, WLB_TCP_SYN), NOMATCH);
@@ -220,8 +223,8 @@ static unsigned replica_ports(const struct wlb_conf *c, uint16_t *ports, unsigne
  */
 static void build_replicad(const struct wlb_conf *c, struct wlb_nft_table *t)
 {
-	unsigned pre = chain(t, "pre", NF_INET_PRE_ROUTING, PRIO_RAW);
-	unsigned out = chain(t, "out", NF_INET_LOCAL_OUT, PRIO_MANGLE);
+	unsigned pre = chain(t, "pre", NF_INET_PRE_ROUTING, PRIO_RAW, false);
+	unsigned out = chain(t, "out", NF_INET_LOCAL_OUT, PRIO_MANGLE, true);
 	uint16_t q = c->replicad.queue, ports[64];
 	unsigned n = replica_ports(c, ports, 64);
 
@@ -294,6 +297,70 @@ static const struct daemon_rules *find_daemon(const char *name)
 	return NULL;
 }
 
+static unsigned workers_of(const struct daemon_rules *d, const struct wlb_conf *c)
+{
+	if (d->need & WLB_NEED_CLIENTGW)
+		return c->clientgw.workers;
+	if (d->need & WLB_NEED_REDIRECTOR)
+		return c->redirector.workers;
+	return c->replicad.workers;
+}
+
+static bool is_tunnel_rule(const struct wlb_nft_rule *r)
+{
+	for (unsigned m = 0; m < WLB_NFT_MAX_MATCH; m++)
+		if (r->m[m].kind == WLB_M_PROTO && r->m[m].a == WLB_IPPROTO_IPIP)
+			return true;
+	return false;
+}
+
+/*
+ * Several workers: every queue rule becomes one per worker, worker k
+ * taking the packets whose client port has k in its bits above the
+ * lowest: Linux connects from even ports, so the lowest bit says
+ * nothing.  Both
+ * directions of a connection, its SYN, its SYN-ACK and the tunnels that
+ * carry it meet the same worker, so each keeps its own flow table and
+ * none takes a lock.  The client's address would not do: behind source
+ * NAT every client has the router's.
+ */
+static void split_workers(struct wlb_nft_table *t, unsigned workers)
+{
+	static struct wlb_nft_rule in[WLB_NFT_MAX_RULES];
+	unsigned n = t->n_rules;
+
+	if (workers < 2)
+		return;
+	memcpy(in, t->rules, n * sizeof(in[0]));
+	t->n_rules = 0;
+	for (unsigned i = 0; i < n; i++) {
+		bool to_client = t->chains[in[i].chain].to_client, tunnel = is_tunnel_rule(&in[i]);
+		struct wlb_nft_match bits = {
+			.kind = WLB_M_PORT_BITS,
+			.a = tunnel ? (to_client ? WLB_PORT_INNER_DPORT : WLB_PORT_INNER_SPORT)
+				    : (to_client ? WLB_PORT_DPORT : WLB_PORT_SPORT),
+			.mask = (uint16_t)((workers - 1) << 1),
+		};
+		unsigned slot = 0;
+
+		while (slot < WLB_NFT_MAX_MATCH - 1 && in[i].m[slot].kind != WLB_M_NONE)
+			slot++;
+		for (unsigned k = 0; k < (in[i].action == WLB_A_QUEUE ? workers : 1); k++) {
+			if (t->n_rules >= WLB_NFT_MAX_RULES) {
+				t->overflow = true;
+				return;
+			}
+			t->rules[t->n_rules] = in[i];
+			if (in[i].action == WLB_A_QUEUE) {
+				bits.b = k << 1;
+				t->rules[t->n_rules].m[slot] = bits;
+				t->rules[t->n_rules].queue = (uint16_t)(in[i].queue + k);
+			}
+			t->n_rules++;
+		}
+	}
+}
+
 /* Whether the fast path still carries connections: elements in a map. */
 static bool carries_connections(const struct wlb_nft_table *t)
 {
@@ -337,6 +404,7 @@ static int remove_rules(const struct daemon_rules *d, const char *conf_path, boo
 	if (t && c && keep) {
 		t->name = d->table;
 		d->build(c, t);
+		split_workers(t, workers_of(d, c));
 		keep = carries_connections(t);
 	} else {
 		keep = false;
@@ -382,6 +450,7 @@ static int install_rules(const struct daemon_rules *d, const char *conf_path, bo
 		goto out;
 	t->name = d->table;
 	d->build(c, t);
+	split_workers(t, workers_of(d, c));
 	if (t->overflow) {
 		fprintf(stderr, "wlb-rules: %s: more than %u rules (too many ports?): refused\n",
 			d->table, WLB_NFT_MAX_RULES);

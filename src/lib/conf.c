@@ -523,16 +523,26 @@ static int opt_uint(struct ctx *x, const config_setting_t *g, const char *name, 
 	return s ? get_uint(x, s, NULL, lo, hi, out) : 0;
 }
 
-static int req_queue(struct ctx *x, const config_setting_t *g, uint16_t *queue)
+/* The queue, and how many worker processes serve queue .. queue +
+ * workers - 1: a power of two, since the rules split by the client's
+ * port bits (wlb-rules(8), "WORKERS"). */
+static int req_queue(struct ctx *x, const config_setting_t *g, uint16_t *queue, uint8_t *workers)
 {
 	const config_setting_t *s = config_setting_get_member(g, "queue");
-	long long v;
+	long long v, w;
 
 	if (!s)
 		return missing(x, g, "queue");
-	if (get_uint(x, s, NULL, 0, 65535, &v))
+	if (get_uint(x, s, NULL, 0, 65535, &v) ||
+	    opt_uint(x, g, "workers", 1, WLB_CONF_MAX_WORKERS, 1, &w))
 		return -1;
+	s = config_setting_get_member(g, "workers");
+	if (w & (w - 1))
+		return bad(x, s, "%lld is not a power of two (1, 2, 4 or 8)", w);
+	if (v + w - 1 > 65535)
+		return bad(x, s, "queues %lld..%lld exceed 65535", v, v + w - 1);
 	*queue = (uint16_t)v;
+	*workers = (uint8_t)w;
 	return 0;
 }
 
@@ -738,10 +748,11 @@ static int parse_clientgw_lists(struct ctx *x, const config_setting_t *g,
 
 static int parse_clientgw(struct ctx *x, const config_setting_t *root, struct wlb_conf *c)
 {
-	static const char *const names[] = {"queue",	     "web_ports",  "include",
-					    "exclude",	     "flows",	   "half_open_timeout",
-					    "idle_timeout",  "linger",	   "rst_mark",
-					    "configuration", "tunnel_mtu", NULL};
+	static const char *const names[] = {
+		"queue",   "workers",  "web_ports",	    "include",
+		"exclude", "flows",    "half_open_timeout", "idle_timeout",
+		"linger",  "rst_mark", "configuration",	    "tunnel_mtu",
+		NULL};
 	struct wlb_clientgw_conf *cg = &c->clientgw;
 	const config_setting_t *g;
 	long long v;
@@ -750,7 +761,7 @@ static int parse_clientgw(struct ctx *x, const config_setting_t *root, struct wl
 		return -1;
 	if (!g)
 		return 0;
-	if (check_names(x, g, names) || req_queue(x, g, &cg->queue) ||
+	if (check_names(x, g, names) || req_queue(x, g, &cg->queue, &cg->workers) ||
 	    parse_clientgw_lists(x, g, cg))
 		return -1;
 	if (opt_uint(x, g, "flows", 16, 1 << 26, 65536, &v))
@@ -774,7 +785,7 @@ static int parse_clientgw(struct ctx *x, const config_setting_t *root, struct wl
 
 static int parse_redirector(struct ctx *x, const config_setting_t *root, struct wlb_conf *c)
 {
-	static const char *const names[] = {"queue", "address", "ttl", NULL};
+	static const char *const names[] = {"queue", "workers", "address", "ttl", NULL};
 	struct wlb_redirector_conf *r = &c->redirector;
 	const config_setting_t *g;
 	long long v;
@@ -783,7 +794,7 @@ static int parse_redirector(struct ctx *x, const config_setting_t *root, struct 
 		return -1;
 	if (!g)
 		return 0;
-	if (check_names(x, g, names) || req_queue(x, g, &r->queue) ||
+	if (check_names(x, g, names) || req_queue(x, g, &r->queue, &r->workers) ||
 	    req_addr(x, g, "address", &r->address))
 		return -1;
 	if (opt_uint(x, g, "ttl", 1, 255, 64, &v))
@@ -822,10 +833,19 @@ static int parse_replicad_limits(struct ctx *x, const config_setting_t *g,
 
 static int parse_replicad(struct ctx *x, const config_setting_t *root, struct wlb_conf *c)
 {
-	static const char *const names[] = {"queue",  "service_address", "redirectors",
-					    "state",  "max_established", "max_load1",
-					    "flows",  "flow_timeout",	 "idle_timeout",
-					    "linger", "tunnel_mtu",	 NULL};
+	static const char *const names[] = {"queue",
+					    "workers",
+					    "service_address",
+					    "redirectors",
+					    "state",
+					    "max_established",
+					    "max_load1",
+					    "flows",
+					    "flow_timeout",
+					    "idle_timeout",
+					    "linger",
+					    "tunnel_mtu",
+					    NULL};
 	struct wlb_replicad_conf *r = &c->replicad;
 	const config_setting_t *g, *s;
 	long long v;
@@ -834,7 +854,7 @@ static int parse_replicad(struct ctx *x, const config_setting_t *root, struct wl
 		return -1;
 	if (!g)
 		return 0;
-	if (check_names(x, g, names) || req_queue(x, g, &r->queue) ||
+	if (check_names(x, g, names) || req_queue(x, g, &r->queue, &r->workers) ||
 	    req_addr(x, g, "service_address", &r->service_address))
 		return -1;
 	s = config_setting_get_member(g, "redirectors");

@@ -21,6 +21,7 @@
 #include "tag.h"
 
 #define WLB_CONF_MAX_PORTS 32
+#define WLB_CONF_MAX_WORKERS 8
 #define WLB_CONF_MAX_REPLICAS 64
 
 /* What a daemon requires to be present (its own section). */
@@ -61,6 +62,7 @@ struct wlb_service {
 struct wlb_clientgw_conf {
 	bool present;
 	uint16_t queue;
+	uint8_t workers;	      /* queues queue .. queue + workers - 1, one process each */
 	uint8_t web_ports[65536 / 8]; /* bitmap, host-order port numbers */
 	struct wlb_ranges include;    /* destinations whose SYNs are tagged */
 	struct wlb_ranges exclude;    /* ... minus these */
@@ -76,6 +78,7 @@ struct wlb_clientgw_conf {
 struct wlb_redirector_conf {
 	bool present;
 	uint16_t queue;
+	uint8_t workers;  /* queues queue .. queue + workers - 1, one process each */
 	uint32_t address; /* outer source of the copies, network order */
 	uint8_t ttl;	  /* outer TTL */
 };
@@ -83,6 +86,7 @@ struct wlb_redirector_conf {
 struct wlb_replicad_conf {
 	bool present;
 	uint16_t queue;
+	uint8_t workers;	  /* queues queue .. queue + workers - 1, one process each */
 	uint32_t service_address; /* network order: where the local server listens */
 	uint32_t redirectors[WLB_CONF_MAX_REPLICAS]; /* sorted, network order */
 	unsigned n_redirectors;

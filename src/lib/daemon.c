@@ -13,6 +13,7 @@
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
+#include <arpa/inet.h>
 
 #include "ctl.h"
 #include "ctlsrv.h"
@@ -29,6 +30,7 @@ struct daemon_run {
 	const char *state_path;
 	const char *ctl_path;
 	int queue_override;
+	int worker; /* --worker: which of the configured workers this is */
 	struct wlb_conf *conf;
 	void *self;
 	struct wlb_nfq *nfq;
@@ -116,6 +118,8 @@ static void usage(const struct wlb_daemon *d, FILE *f)
 		"  -c, --config=FILE      configuration file (default %s/wlb/wlb.conf)\n"
 		"  -t, --test-config      check the configuration, print the result, exit\n"
 		"  -q, --queue=NUM        NFQUEUE number, overriding the configuration\n"
+		"  -w, --worker=K         be worker K (0 by default) of the section's\n"
+		"                         \"workers\": serve queue + K\n"
 		"  -s, --state-file=FILE  where SIGUSR1 and exit write counters and flows\n"
 		"                         (default %s/wlb/%s.state)\n"
 		"      --control=PATH     control socket for wlbctl(8)\n"
@@ -134,14 +138,24 @@ static void usage(const struct wlb_daemon *d, FILE *f)
 			: "");
 }
 
-static char *default_run_path(const struct wlb_daemon *d, const char *suffix)
+/* Worker 0 keeps the plain names: with one worker it is the daemon. */
+static char *default_run_path(const struct wlb_daemon *d, int worker, const char *suffix)
 {
-	size_t n = strlen(RUNSTATEDIR) + strlen(d->name) + strlen(suffix) + 8;
+	size_t n = strlen(RUNSTATEDIR) + strlen(d->name) + strlen(suffix) + 16;
 	char *p = malloc(n);
 
-	if (p)
+	if (p && worker)
+		snprintf(p, n, "%s/wlb/%s.%d%s", RUNSTATEDIR, d->name, worker, suffix);
+	else if (p)
 		snprintf(p, n, "%s/wlb/%s%s", RUNSTATEDIR, d->name, suffix);
 	return p;
+}
+
+static uint16_t queue_of(const struct daemon_run *r)
+{
+	if (r->queue_override >= 0)
+		return (uint16_t)r->queue_override;
+	return (uint16_t)(r->d->queue(r->conf) + r->worker);
 }
 
 /* Returns -1 to go on, else an exit status. */
@@ -155,6 +169,7 @@ static int parse_args(struct daemon_run *r, int argc, char **argv, bool *test_on
 		{"control", required_argument, NULL, 'C'},
 		{"syslog", no_argument, NULL, 'S'},
 		{"no-fastpath", no_argument, NULL, 'F'},
+		{"worker", required_argument, NULL, 'w'},
 		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
@@ -164,7 +179,7 @@ static int parse_args(struct daemon_run *r, int argc, char **argv, bool *test_on
 	int prio = LOG_INFO, c;
 	char *end;
 
-	while ((c = getopt_long(argc, argv, "c:tq:s:vhV", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:tq:s:w:vhV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			r->conf_path = optarg;
@@ -194,6 +209,17 @@ static int parse_args(struct daemon_run *r, int argc, char **argv, bool *test_on
 			break;
 		case 'F':
 			r->no_fastpath = true;
+			break;
+		case 'w':
+			errno = 0;
+			long w = strtol(optarg, &end, 10);
+
+			if (errno || *end || w < 0 || w >= WLB_CONF_MAX_WORKERS) {
+				fprintf(stderr, "%s: --worker: '%s' is not 0..%d\n", r->d->name,
+					optarg, WLB_CONF_MAX_WORKERS - 1);
+				return 2;
+			}
+			r->worker = (int)w;
 			break;
 		case 'v':
 			prio = LOG_DEBUG;
@@ -263,6 +289,13 @@ static void fp_seen(void *arg, enum wlb_fp_map m, const struct wlb_fp_key *k, ui
 {
 	struct seen_ctx *c = arg;
 
+	unsigned workers = c->r->d->workers(c->r->conf);
+	/* the client's port: the source in fp_dst, the destination in fp_src */
+	uint16_t cport = ntohs(m == WLB_FP_DST ? k->sport : k->dport);
+
+	/* another worker's connection (the rules split by these bits) */
+	if (((cport >> 1) & (workers - 1)) != (unsigned)c->r->worker)
+		return;
 	/* re-created by a packet racing our delete (see nft.c): not a flow */
 	if (!value) {
 		wlb_fp_del(c->r->fp, m, k);
@@ -332,10 +365,12 @@ static void dump_common(struct daemon_run *r, FILE *f)
 {
 	const struct wlb_nfq_stats *s = wlb_nfq_stats(r->nfq);
 	struct wlb_nfq_kstats ks;
-	uint16_t q = r->queue_override >= 0 ? (uint16_t)r->queue_override : r->d->queue(r->conf);
+	uint16_t q = queue_of(r);
 
 	fprintf(f, "# %s %s, config %s\n", r->d->name, PACKAGE_VERSION, r->conf->file);
 	fprintf(f, "nfq_queue                    %u\n", q);
+	fprintf(f, "worker                       %d\n", r->worker);
+	fprintf(f, "workers                      %u\n", r->d->workers(r->conf));
 	fprintf(f, "nfq_packets                  %" PRIu64 "\n", s->packets);
 	fprintf(f, "nfq_enobufs                  %" PRIu64 "\n", s->enobufs);
 	fprintf(f, "nfq_bad_msgs                 %" PRIu64 "\n", s->bad_msgs);
@@ -431,8 +466,7 @@ static void ctl_status(struct daemon_run *r, struct wlb_ctl_out *out, uint64_t n
 	wlb_ctl_kv_u64(out, "pid", (uint64_t)getpid());
 	wlb_ctl_kv_str(out, "config", r->conf->file);
 	wlb_ctl_kv_u64(out, "uptime_s", (now - r->started_ms) / 1000);
-	wlb_ctl_kv_u64(out, "queue",
-		       r->queue_override >= 0 ? (uint16_t)r->queue_override : r->d->queue(r->conf));
+	wlb_ctl_kv_u64(out, "queue", queue_of(r));
 }
 
 /* From the state file's common lines: both always list the same. */
@@ -575,8 +609,7 @@ static int loop(struct daemon_run *r)
 static int open_io(struct daemon_run *r)
 {
 	struct wlb_nfq_opts o = {
-		.queue =
-			r->queue_override >= 0 ? (uint16_t)r->queue_override : r->d->queue(r->conf),
+		.queue = queue_of(r),
 		.maxlen = r->conf->queue_maxlen,
 		.rcvbuf = r->conf->rcvbuf,
 		.gso = r->d->gso,
@@ -594,8 +627,8 @@ static int open_io(struct daemon_run *r)
 		wlb_err("%s", err);
 		return -1;
 	}
-	wlb_notice("serving NFQUEUE %u (fail-open, maxlen %u%s)", o.queue, o.maxlen,
-		   o.gso ? ", GSO" : "");
+	wlb_notice("serving NFQUEUE %u (worker %d of %u, fail-open, maxlen %u%s)", o.queue,
+		   r->worker, r->d->workers(r->conf), o.maxlen, o.gso ? ", GSO" : "");
 	return 0;
 }
 
@@ -657,21 +690,30 @@ int wlb_daemon_main(const struct wlb_daemon *d, int argc, char **argv)
 		.sig_fd = -1,
 		.tick_fd = -1,
 	};
-	char *state_default = default_run_path(d, ".state");
-	char *ctl_default = default_run_path(d, ".ctl");
+	char *state_default = NULL, *ctl_default = NULL;
 	bool test_only = false;
 	char err[512];
 	int status;
 
-	r.state_path = state_default;
-	r.ctl_path = ctl_default;
 	status = parse_args(&r, argc, argv, &test_only);
 	if (status >= 0)
 		goto out;
+	state_default = default_run_path(d, r.worker, ".state");
+	ctl_default = default_run_path(d, r.worker, ".ctl");
+	if (!r.state_path)
+		r.state_path = state_default;
+	if (!r.ctl_path)
+		r.ctl_path = ctl_default;
 	r.conf = wlb_conf_load(r.conf_path, d->need, err, sizeof(err));
 	if (!r.conf) {
 		fprintf(stderr, "%s: %s\n", d->name, err);
 		status = 1;
+		goto out;
+	}
+	if ((unsigned)r.worker >= d->workers(r.conf)) {
+		fprintf(stderr, "%s: --worker=%d: %s sets workers = %u (0..%u)\n", d->name,
+			r.worker, r.conf->file, d->workers(r.conf), d->workers(r.conf) - 1u);
+		status = 2;
 		goto out;
 	}
 	if (test_only) {

@@ -53,6 +53,7 @@ struct wlb_daemon {
 	unsigned need;	     /* enum wlb_conf_need */
 	bool gso;	     /* its queue never mangles: NFQA_CFG_F_GSO is safe */
 	uint16_t (*queue)(const struct wlb_conf *c);
+	unsigned (*workers)(const struct wlb_conf *c);	/* worker K serves queue + K */
 	uint32_t (*raw_mark)(const struct wlb_conf *c); /* 0: no raw socket */
 	void *(*create)(const struct wlb_conf *c, char *err, size_t errlen);
 	void (*destroy)(void *self);

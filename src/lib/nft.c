@@ -236,25 +236,43 @@ static void e_cmp(struct nftnl_rule *r, const void *data, uint32_t len)
 	nftnl_rule_add_expr(r, e);
 }
 
-static void e_bitwise(struct nftnl_rule *r, uint8_t mask)
-{
-	struct nftnl_expr *e = nftnl_expr_alloc("bitwise");
-	uint8_t xor = 0;
-
-	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, NFT_REG_1);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, NFT_REG_1);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, 1);
-	nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, &mask, 1);
-	nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, &xor, 1);
-	nftnl_rule_add_expr(r, e);
-}
-
 static void match_tcp(struct nftnl_rule *r)
 {
 	uint8_t tcp = IPPROTO_TCP;
 
 	e_meta(r, NFT_META_L4PROTO);
 	e_cmp(r, &tcp, 1);
+}
+
+static void e_bitwise(struct nftnl_rule *r, const void *mask, uint32_t len)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("bitwise");
+	uint8_t xor [4] = {0};
+
+	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, len);
+	nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, mask, len);
+	nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, xor, len);
+	nftnl_rule_add_expr(r, e);
+}
+
+/* The client's port bits that pick a worker; inside a tunnel the outer
+ * and inner headers are taken as 20 bytes each (wlb decapsulates no
+ * other).  A packet too short for the load simply matches no worker. */
+static void match_port_bits(struct nftnl_rule *r, const struct wlb_nft_match *m)
+{
+	uint16_t mask = htons(m->mask), val = htons((uint16_t)m->b);
+	bool dport = m->a == WLB_PORT_DPORT || m->a == WLB_PORT_INNER_DPORT;
+
+	if (m->a == WLB_PORT_INNER_SPORT || m->a == WLB_PORT_INNER_DPORT) {
+		e_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 40 + (dport ? 2 : 0), 2);
+	} else {
+		match_tcp(r);
+		e_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, dport ? 2 : 0, 2);
+	}
+	e_bitwise(r, &mask, 2);
+	e_cmp(r, &val, 2);
 }
 
 static void add_match(struct nftnl_rule *r, const struct wlb_nft_match *m)
@@ -277,8 +295,11 @@ static void add_match(struct nftnl_rule *r, const struct wlb_nft_match *m)
 	case WLB_M_TCP_FLAGS:
 		match_tcp(r);
 		e_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 13, 1);
-		e_bitwise(r, a8);
+		e_bitwise(r, &a8, 1);
 		e_cmp(r, &b8, 1);
+		break;
+	case WLB_M_PORT_BITS:
+		match_port_bits(r, m);
 		break;
 	case WLB_M_MARK:
 		e_meta(r, NFT_META_MARK);
@@ -327,8 +348,8 @@ static void add_rewrite(struct nftnl_rule *r, const struct wlb_nft_map *m, uint3
 	};
 	struct nftnl_expr *e;
 
-	add_match(r, &(struct wlb_nft_match){WLB_M_TCP_FLAGS,
-					     WLB_TCP_SYN | WLB_TCP_FIN | WLB_TCP_RST, 0, NULL});
+	add_match(r, &(struct wlb_nft_match){.kind = WLB_M_TCP_FLAGS,
+					     .a = WLB_TCP_SYN | WLB_TCP_FIN | WLB_TCP_RST});
 	load_key(r, offs);
 	e = nftnl_expr_alloc("lookup");
 	nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, NFT_REG_1);
@@ -563,6 +584,14 @@ static void print_match(FILE *f, const struct wlb_nft_match *m)
 	case WLB_M_DADDR:
 		inet_ntop(AF_INET, &m->a, a, sizeof(a));
 		fprintf(f, "ip %s %s ", m->kind == WLB_M_SADDR ? "saddr" : "daddr", a);
+		break;
+	case WLB_M_PORT_BITS:
+		if (m->a == WLB_PORT_INNER_SPORT || m->a == WLB_PORT_INNER_DPORT)
+			fprintf(f, "@nh,%u,16 & 0x%x == 0x%x ",
+				m->a == WLB_PORT_INNER_DPORT ? 336 : 320, m->mask, m->b);
+		else
+			fprintf(f, "tcp %s & 0x%x == 0x%x ",
+				m->a == WLB_PORT_DPORT ? "dport" : "sport", m->mask, m->b);
 		break;
 	case WLB_M_NONE:
 		break;

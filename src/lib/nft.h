@@ -29,12 +29,22 @@ enum wlb_nft_match_kind {
 	WLB_M_IIFNAME,	 /* iifname == s */
 	WLB_M_SADDR,	 /* ip saddr == a (network order) */
 	WLB_M_DADDR,	 /* ip daddr == a (network order) */
+	WLB_M_PORT_BITS, /* the port at a (enum wlb_nft_port) & mask == b */
+};
+
+/* Where a worker split finds the client's port (wlb-rules(8), "WORKERS"). */
+enum wlb_nft_port {
+	WLB_PORT_SPORT,	      /* tcp sport */
+	WLB_PORT_DPORT,	      /* tcp dport */
+	WLB_PORT_INNER_SPORT, /* of the TCP header inside IP-in-IP, no IP options */
+	WLB_PORT_INNER_DPORT,
 };
 
 struct wlb_nft_match {
 	enum wlb_nft_match_kind kind;
 	uint32_t a, b;
 	const char *s;
+	uint16_t mask; /* WLB_M_PORT_BITS */
 };
 
 enum wlb_nft_action {
@@ -48,9 +58,9 @@ enum wlb_nft_action {
 	WLB_A_REWRITE,
 };
 
-#define WLB_NFT_MAX_MATCH 3
+#define WLB_NFT_MAX_MATCH 4
 #define WLB_NFT_MAX_CHAINS 4
-#define WLB_NFT_MAX_RULES 128
+#define WLB_NFT_MAX_RULES 1024
 #define WLB_NFT_MAX_MAPS 2
 
 /* The fast-path maps every daemon table may have, keyed by
@@ -77,6 +87,7 @@ struct wlb_nft_chain {
 	const char *name;
 	unsigned hook; /* NF_INET_* */
 	int prio;
+	bool to_client; /* its packets go to the client: a worker split by dport */
 };
 
 struct wlb_nft_table {

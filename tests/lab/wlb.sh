@@ -19,6 +19,8 @@
 #   WLB_CLIENTGW_EXTRA, WLB_REPLICAD_EXTRA   lines appended to the section
 #   WLB_REPLICAS_SKIP               replica numbers left out of the services list
 #   WLB_DAEMON_ARGS                 more options for every daemon (--no-fastpath)
+#   WLB_WORKERS (1)                 worker processes per daemon: worker 0 with the
+#                                   unit's command line, the others with --worker=K
 #
 # The daemons are started in the foreground of a background job, as systemd
 # would (Type=notify, no fork), with the units' own command lines: the
@@ -42,9 +44,9 @@ wlb_bg() {
 }
 
 WLB_Q_CLIENTGW=0
-WLB_Q_REDIRECTOR=1
-WLB_Q_REPLICAD=2
-declare -A _WLB_PID=()
+WLB_Q_REDIRECTOR=10
+WLB_Q_REPLICAD=20
+declare -A _WLB_PID=() _WLB_XPIDS=()
 
 wlb_bin() {
 	printf '%s/src/%s\n' "${LAB_BUILDDIR:?}" "$1"
@@ -107,17 +109,20 @@ _wlb_write_conf() { # HOST
 		printf '%s\n);\n' "${WLB_SERVICES_EXTRA:-}"
 		case "$h" in
 		cgw)
-			printf 'clientgw: {\n  queue = %d;\n  web_ports = [ 80 ];\n' "$WLB_Q_CLIENTGW"
+			printf 'clientgw: {\n  queue = %d;\n  workers = %d;\n  web_ports = [ 80 ];\n' \
+				"$WLB_Q_CLIENTGW" "${WLB_WORKERS:-1}"
 			printf '  configuration = "%s";\n' "${WLB_MODE:-A}"
 			printf '  half_open_timeout = 10;\n  linger = 2;\n%s\n};\n' "${WLB_CLIENTGW_EXTRA:-}"
 			;;
 		sgw)
-			printf 'redirector: {\n  queue = %d;\n  address = "%s";\n};\n' "$WLB_Q_REDIRECTOR" "$LAB_SGW_IP"
+			printf 'redirector: {\n  queue = %d;\n  workers = %d;\n  address = "%s";\n};\n' \
+				"$WLB_Q_REDIRECTOR" "${WLB_WORKERS:-1}" "$LAB_SGW_IP"
 			;;
 		replica*)
 			k=${h#replica}
 			local st=WLB_REPLICA${k}_STATE mx=WLB_REPLICA${k}_MAX_EST
-			printf 'replicad: {\n  queue = %d;\n  service_address = "%s";\n' "$WLB_Q_REPLICAD" "$(lab_replica_ip "$k")"
+			printf 'replicad: {\n  queue = %d;\n  workers = %d;\n  service_address = "%s";\n' \
+				"$WLB_Q_REPLICAD" "${WLB_WORKERS:-1}" "$(lab_replica_ip "$k")"
 			printf '  redirectors = [ "%s" ];\n  state = "%s";\n' "$LAB_SGW_IP" "${!st:-active}"
 			printf '  max_established = %s;\n%s\n};\n' "${!mx:-0}" "${WLB_REPLICAD_EXTRA:-}"
 			;;
@@ -141,7 +146,7 @@ _wlb_queue_bound() { # HOST QUEUE
 
 # wlb_start HOST: install the rules of the host's daemon and start it.
 wlb_start() {
-	local h=$1 d q i pre cmd
+	local h=$1 d q k pre cmd
 	d=$(_wlb_daemon_of "$h") || { wlb_fail "wlb_start: no daemon for $h"; return 1; }
 	[ -n "${_WLB_PID[$h]:-}" ] && return 0
 	[ -f "$(wlb_conf "$h")" ] || _wlb_write_conf "$h"
@@ -158,12 +163,26 @@ wlb_start() {
 	redirector) q=$WLB_Q_REDIRECTOR ;;
 	*) q=$WLB_Q_REPLICAD ;;
 	esac
+	_wlb_wait_queue "$h" "$q" "${_WLB_PID[$h]}" || return 1
+	# the other workers: the same command line, told which they are
+	for ((k = 1; k < ${WLB_WORKERS:-1}; k++)); do
+		ip netns exec "$(lab_ns "$h")" "${cmd[@]}" ${WLB_DAEMON_ARGS:-} --worker="$k" \
+			-s "$(wlb_state "$h" "$d").$k" --control "$(wlb_ctl_socket "$h").$k" \
+			${WLB_VERBOSE:+-v} >>"$LAB_DIR/log/$h-$d.$k.log" 2>&1 &
+		_WLB_XPIDS[$h]+="$! "
+		_wlb_wait_queue "$h" $((q + k)) "$!" || return 1
+	done
+	return 0
+}
+
+_wlb_wait_queue() { # HOST QUEUE PID
+	local i
 	for ((i = 0; i < 100; i++)); do
-		_wlb_queue_bound "$h" "$q" && return 0
-		kill -0 "${_WLB_PID[$h]}" 2>/dev/null || break
+		_wlb_queue_bound "$1" "$2" && return 0
+		kill -0 "$3" 2>/dev/null || break
 		sleep 0.05
 	done
-	wlb_fail "wlb-$d did not bind queue $q in $h: $(tail -n 3 "$LAB_DIR/log/$h-$d.log")"
+	wlb_fail "no daemon bound queue $2 in $1: $(tail -n 3 "$LAB_DIR/log/$1-"*.log)"
 	return 1
 }
 
@@ -171,6 +190,11 @@ wlb_start() {
 wlb_stop() {
 	local h=$1 d pid i post
 	d=$(_wlb_daemon_of "$h") || return 1
+	for pid in ${_WLB_XPIDS[$h]:-}; do
+		kill -TERM "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	done
+	unset "_WLB_XPIDS[$h]"
 	pid=${_WLB_PID[$h]:-}
 	if [ -n "$pid" ]; then
 		kill -TERM "$pid" 2>/dev/null || true
@@ -188,7 +212,12 @@ wlb_stop() {
 
 # wlb_kill HOST: the daemon dies (SIGKILL): its rules stay, traffic must flow.
 wlb_kill() {
-	local h=$1 pid=${_WLB_PID[$1]:-}
+	local h=$1 pid=${_WLB_PID[$1]:-} x
+	for x in ${_WLB_XPIDS[$h]:-}; do
+		kill -KILL "$x" 2>/dev/null || true
+		wait "$x" 2>/dev/null || true
+	done
+	unset "_WLB_XPIDS[$h]"
 	[ -n "$pid" ] || return 0
 	kill -KILL "$pid" 2>/dev/null || true
 	wait "$pid" 2>/dev/null || true
@@ -216,10 +245,28 @@ wlb_down() {
 # wlb_reload HOST: rewrite the host's configuration from the environment and
 # send SIGHUP.
 wlb_reload() {
-	local h=$1
+	local h=$1 x
 	_wlb_write_conf "$h"
 	kill -HUP "${_WLB_PID[$h]}"
+	for x in ${_WLB_XPIDS[$h]:-}; do kill -HUP "$x"; done
 	sleep 0.2
+}
+
+# wlb_worker_counter HOST K NAME: a counter of worker K (0: the first).
+wlb_worker_counter() {
+	local h=$1 k=$2 d f pid before i
+	[ "$k" = 0 ] && { wlb_dump "$h" | awk -v n="$3" '$1 == n { print $2; found = 1 } END { if (!found) print 0 }'; return; }
+	d=$(_wlb_daemon_of "$h") || return 1
+	f="$(wlb_state "$h" "$d").$k"
+	read -ra pid <<<"${_WLB_XPIDS[$h]:-}"
+	before=$(stat -c %y "$f" 2>/dev/null || echo none)
+	kill -USR1 "${pid[$((k - 1))]}" 2>/dev/null || { echo 0; return 1; }
+	for ((i = 0; i < 100; i++)); do
+		[ "$(stat -c %y "$f" 2>/dev/null || echo none)" != "$before" ] && break
+		sleep 0.02
+	done
+	sleep 0.02
+	awk -v n="$3" '$1 == n { print $2; found = 1 } END { if (!found) print 0 }' "$f"
 }
 
 # wlb_dump HOST: have the daemon write its state file (SIGUSR1) and print it.
@@ -237,9 +284,16 @@ wlb_dump() {
 	cat "$f"
 }
 
-# wlb_counter HOST NAME: one counter from a fresh state dump.
+# wlb_counter HOST NAME: one counter from a fresh state dump, summed over
+# the host's workers.
 wlb_counter() {
-	wlb_dump "$1" | awk -v n="$2" '$1 == n { print $2; found = 1 } END { if (!found) print 0 }'
+	local k sum v
+	sum=$(wlb_dump "$1" | awk -v n="$2" '$1 == n { print $2; found = 1 } END { if (!found) print 0 }')
+	for ((k = 1; k < ${WLB_WORKERS:-1}; k++)); do
+		v=$(wlb_worker_counter "$1" "$k" "$2")
+		sum=$((sum + ${v:-0}))
+	done
+	echo "$sum"
 }
 
 # wlb_rules_left HOST: prints the wlb tables still present in the host.

@@ -47,6 +47,16 @@ static struct wlb_conf *load(const char *text, unsigned need)
 
 /* ---- the shipped sample ---- */
 
+START_TEST(workers_read)
+{
+	struct wlb_conf *c = load("clientgw: {\n  queue = 10;\n  workers = 4;\n};\n", 0);
+
+	ck_assert_uint_eq(c->clientgw.queue, 10);
+	ck_assert_uint_eq(c->clientgw.workers, 4);
+	wlb_conf_free(c);
+}
+END_TEST
+
 START_TEST(sample_loads)
 {
 	struct wlb_conf *c;
@@ -108,6 +118,9 @@ START_TEST(defaults_applied)
 	const struct wlb_service *s = &c->services[0];
 
 	ck_assert_str_eq(c->file, "t.conf");
+	ck_assert_uint_eq(c->clientgw.workers, 1);
+	ck_assert_uint_eq(c->redirector.workers, 1);
+	ck_assert_uint_eq(c->replicad.workers, 1);
 	ck_assert_uint_eq(c->queue_maxlen, 8192);
 	ck_assert_uint_eq(c->rcvbuf, 8u << 20);
 
@@ -257,6 +270,13 @@ struct bad {
 };
 
 static const struct bad bad[] = {
+	{"clientgw: {\n  queue = 0;\n  workers = 3;\n};\n", 0, "bad.conf:3: clientgw.workers",
+	 "not a power of two"},
+	{"replicad: {\n  queue = 65535;\n  workers = 2;\n  service_address = \"192.0.2.1\";\n"
+	 "  redirectors = [ \"192.0.2.2\" ];\n};\n",
+	 0, "bad.conf:3: replicad.workers", "exceed 65535"},
+	{"redirector: {\n  queue = 1;\n  address = \"192.0.2.1\";\n  workers = 16;\n};\n", 0,
+	 "bad.conf:4: redirector.workers", "out of range 1..8"},
 	{"nfqueue: {\n  queue_maxlen = ;\n};\n", 0, "bad.conf:2: syntax error", ""},
 	{"clientgw: {\n  queue = 0;\n  web_ports = [ 80, \"443\" ];\n};\n", 0,
 	 "bad.conf:3: syntax error", "mismatched element type in array"},
@@ -653,6 +673,7 @@ static Suite *conf_suite(void)
 
 	t = tcase_create("load");
 	tcase_add_test(t, sample_loads);
+	tcase_add_test(t, workers_read);
 	tcase_add_test(t, defaults_applied);
 	tcase_add_test(t, absent_sections);
 	tcase_add_test(t, values_converted);
