@@ -17,6 +17,9 @@
 #   WLB_SERVICES_EXTRA              more entries for the services list
 #   WLB_REPLICA<k>_STATE (active)   WLB_REPLICA<k>_MAX_EST (0)
 #   WLB_CLIENTGW_EXTRA, WLB_REPLICAD_EXTRA   lines appended to the section
+#   WLB_RULES_ARGS                  words appended to the units' wlb-rules
+#                                   command lines (ExecStartPre, ExecStopPost),
+#                                   e.g. "--backend=iptables"
 #
 # The daemons are started in the foreground of a background job, as systemd
 # would (Type=notify, no fork), with the units' own command lines: the
@@ -142,7 +145,7 @@ wlb_start() {
 	d=$(_wlb_daemon_of "$h") || { wlb_fail "wlb_start: no daemon for $h"; return 1; }
 	[ -n "${_WLB_PID[$h]:-}" ] && return 0
 	[ -f "$(wlb_conf "$h")" ] || _wlb_write_conf "$h"
-	read -ra pre <<<"$(_wlb_unit_cmd "$h" "$d" ExecStartPre)" || return 1
+	read -ra pre <<<"$(_wlb_unit_cmd "$h" "$d" ExecStartPre) ${WLB_RULES_ARGS:-}" || return 1
 	read -ra cmd <<<"$(_wlb_unit_cmd "$h" "$d" ExecStart)" || return 1
 	lab_exec "$h" "${pre[@]}" || return 1
 	# ip(8) execs the daemon: $! is the daemon itself, not a subshell
@@ -179,7 +182,7 @@ wlb_stop() {
 		unset "_WLB_PID[$h]"
 	fi
 	[ "${2:-}" = --keep-rules ] && return 0
-	read -ra post <<<"$(_wlb_unit_cmd "$h" "$d" ExecStopPost)" || return 1
+	read -ra post <<<"$(_wlb_unit_cmd "$h" "$d" ExecStopPost) ${WLB_RULES_ARGS:-}" || return 1
 	lab_exec "$h" "${post[@]}"
 }
 
