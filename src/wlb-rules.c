@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * wlb-rules: install, remove or show the netfilter rules a wlb daemon needs,
- * as one nftables table per daemon, derived from the same configuration
- * file the daemon reads.  Run it before the daemon starts and after it
- * stops (the systemd units do).  Every queue rule has "bypass": while no
- * daemon listens, traffic passes untouched.
+ * as one nftables table per daemon (or, with --backend=iptables, as the
+ * daemon's own iptables chains: see ipt.h), derived from the same
+ * configuration file the daemon reads.  Run it before the daemon starts and
+ * after it stops (the systemd units do).  Every queue rule has "bypass":
+ * while no daemon listens, traffic passes untouched.
  */
 #include "config.h"
 
@@ -17,6 +18,7 @@
 #include "conf.h"
 #include "nft.h"
 #include "ifaddr.h"
+#include "ipt.h"
 #include "pkt.h"
 
 /* Chain priorities: see wlb(7), "Rules", for why each is where it is. */
@@ -275,16 +277,19 @@ static void usage(FILE *f)
 	fprintf(f,
 		"Usage: wlb-rules [OPTION]... install|remove|show DAEMON\n"
 		"Install or remove the netfilter rules of a wlb daemon (one nftables table,\n"
-		"its rules replaced atomically, its fast-path maps kept), derived from its\n"
-		"configuration.\n"
+		"its rules replaced atomically, its fast-path maps kept; or the daemon's own\n"
+		"iptables chains), derived from its configuration.\n"
 		"DAEMON is clientgw, redirector or replicad.\n\n"
-		"  -c, --config=FILE  configuration file (default %s/wlb/wlb.conf)\n"
-		"  -n, --dry-run      print the rules (nft syntax) instead of installing them\n"
+		"  -b, --backend=NAME  nft (default): one nftables table, with the fast path;\n"
+		"                      iptables: chains WLB-DAEMON-*, no fast path\n"
+		"  -c, --config=FILE   configuration file (default %s/wlb/wlb.conf)\n"
+		"  -n, --dry-run       print the rules (nft syntax, or iptables-restore input)\n"
+		"                      instead of installing or removing them\n"
 		"  -k, --keep-established\n"
-		"                     remove: while the fast path carries connections, keep\n"
-		"                     it (and a replica's origin addresses) for them\n"
-		"  -h, --help         show this help and exit\n"
-		"  -V, --version      show the version and exit\n",
+		"                      remove: while the fast path carries connections, keep\n"
+		"                      it (and a replica's origin addresses) for them (nft)\n"
+		"  -h, --help          show this help and exit\n"
+		"  -V, --version       show the version and exit\n",
 		SYSCONFDIR);
 }
 
@@ -383,33 +388,42 @@ static void keep_fastpath_only(struct wlb_nft_table *t)
 }
 
 /*
- * Remove is forgiving: with an unreadable configuration the table still
- * goes, only what the configuration names (addresses) cannot be found.
- * With keep set (the units' ExecStopPost), a fast path that still carries
- * connections stays, queue rules gone, so a restart or a crash of the
- * daemon does not break them; the next install takes the table back.
+ * The iptables backend's remove: the daemon's chains are the same whatever
+ * the configuration says, so they are found from an empty one, and go even
+ * when the file cannot be read.  There is no fast path to keep.
  */
-static int remove_rules(const struct daemon_rules *d, const char *conf_path, bool dry, bool keep)
+static int remove_ipt(const struct daemon_rules *d, struct wlb_nft_table *t, bool dry)
 {
-	struct wlb_nft_table *t = calloc(1, sizeof(*t));
-	struct wlb_conf *c = NULL;
+	static const struct wlb_conf none;
+	char err[512];
+
+	t->name = d->table;
+	d->build(&none, t);
+	if (dry) {
+		wlb_ipt_print_remove(t, stdout);
+	} else if (wlb_ipt_remove(t, err, sizeof(err)) < 0) {
+		fprintf(stderr, "wlb-rules: remove %s (iptables): %s\n", d->table, err);
+		return 1;
+	}
+	return 0;
+}
+
+/* The nftables backend's remove; *keep: whether the fast path stays. */
+static int remove_nft(const struct daemon_rules *d, struct wlb_nft_table *t,
+		      const struct wlb_conf *c, bool dry, bool *keep)
+{
 	char err[512];
 	int ret = 0;
 
-	if (d->extra || keep) {
-		c = wlb_conf_load(conf_path, d->need, err, sizeof(err));
-		if (!c)
-			fprintf(stderr, "wlb-rules: %s (removing the table only)\n", err);
-	}
-	if (t && c && keep) {
+	if (t && c && *keep) {
 		t->name = d->table;
 		d->build(c, t);
 		split_workers(t, workers_of(d, c));
-		keep = carries_connections(t);
+		*keep = carries_connections(t);
 	} else {
-		keep = false;
+		*keep = false;
 	}
-	if (keep) {
+	if (*keep) {
 		keep_fastpath_only(t);
 		if (dry)
 			wlb_nft_print(t, stdout);
@@ -425,6 +439,40 @@ static int remove_rules(const struct daemon_rules *d, const char *conf_path, boo
 		fprintf(stderr, "wlb-rules: remove %s: %s\n", d->table, err);
 		ret = 1;
 	}
+	return ret;
+}
+
+/*
+ * Remove is forgiving: with an unreadable configuration the rules still
+ * go, only what the configuration names (addresses) cannot be found.
+ * With keep set (the units' ExecStopPost), a fast path that still carries
+ * connections stays, queue rules gone, so a restart or a crash of the
+ * daemon does not break them; the next install takes the table back.
+ */
+static int remove_rules(const struct daemon_rules *d, const char *conf_path, bool dry, bool keep,
+			bool ipt)
+{
+	struct wlb_nft_table *t = calloc(1, sizeof(*t));
+	struct wlb_conf *c = NULL;
+	char err[512];
+	int ret;
+
+	if (ipt)
+		keep = false;
+	if (d->extra || keep) {
+		c = wlb_conf_load(conf_path, d->need, err, sizeof(err));
+		if (!c)
+			fprintf(stderr, "wlb-rules: %s (removing the %s only)\n", err,
+				ipt ? "chains" : "table");
+	}
+	if (!ipt) {
+		ret = remove_nft(d, t, c, dry, &keep);
+	} else if (!t) {
+		fprintf(stderr, "wlb-rules: out of memory\n");
+		ret = 1;
+	} else {
+		ret = remove_ipt(d, t, dry);
+	}
 	/* a replica's connections are the origin's: its address stays too */
 	if (c && d->extra && !keep && d->extra(c, false, dry) < 0)
 		ret = 1;
@@ -433,7 +481,51 @@ static int remove_rules(const struct daemon_rules *d, const char *conf_path, boo
 	return ret;
 }
 
-static int install_rules(const struct daemon_rules *d, const char *conf_path, bool dry)
+/*
+ * What the iptables backend cannot do as the nftables one does, said at
+ * every install: a chain whose priority no iptables table has (the client
+ * gateway's, after source NAT) runs at the nearest one; and rules of the
+ * nftables backend left loaded would queue the same packets again.
+ */
+static void ipt_warnings(const struct daemon_rules *d, const struct wlb_nft_table *t, bool dry)
+{
+	struct wlb_ipt_place p;
+
+	for (unsigned i = 0; i < t->n_chains; i++)
+		if (!wlb_ipt_place(&t->chains[i], &p) && p.nearest)
+			fprintf(stderr,
+				"wlb-rules: warning: %s: chain %s (priority %d, after source NAT) has "
+				"no iptables equivalent: its rules go to %s %s, before source NAT; "
+				"wlb-%s cannot work behind source NAT or masquerade on this router\n",
+				d->table, t->chains[i].name, t->chains[i].prio, p.table, p.builtin,
+				d->name);
+	if (!dry && wlb_nft_exists(d->table) == 1)
+		fprintf(stderr,
+			"wlb-rules: warning: table ip %s of the nft backend is loaded too: its "
+			"rules run beside these (\"wlb-rules remove %s\" removes it)\n",
+			d->table, d->name);
+}
+
+static int install_ipt(const struct daemon_rules *d, const struct wlb_nft_table *t,
+		       const struct wlb_conf *c, bool dry)
+{
+	char err[512];
+
+	ipt_warnings(d, t, dry);
+	if (dry) {
+		if (wlb_ipt_print_install(t, stdout, err, sizeof(err)) < 0)
+			goto fail;
+		return d->extra && d->extra(c, true, true) < 0;
+	}
+	if (wlb_ipt_install(t, err, sizeof(err)) < 0)
+		goto fail;
+	return d->extra && d->extra(c, true, false) < 0;
+fail:
+	fprintf(stderr, "wlb-rules: install %s (iptables): %s\n", d->table, err);
+	return 1;
+}
+
+static int install_rules(const struct daemon_rules *d, const char *conf_path, bool dry, bool ipt)
 {
 	struct wlb_nft_table *t = NULL;
 	struct wlb_conf *c;
@@ -454,6 +546,13 @@ static int install_rules(const struct daemon_rules *d, const char *conf_path, bo
 	if (t->overflow) {
 		fprintf(stderr, "wlb-rules: %s: more than %u rules (too many ports?): refused\n",
 			d->table, WLB_NFT_MAX_RULES);
+	} else if (ipt && workers_of(d, c) > 1) {
+		fprintf(stderr,
+			"wlb-rules: %s: workers = %u needs the nftables backend (the split "
+			"matches bits of the port): refused\n",
+			d->table, workers_of(d, c));
+	} else if (ipt) {
+		ret = install_ipt(d, t, c, dry);
 	} else if (dry) {
 		wlb_nft_print(t, stdout);
 		ret = d->extra && d->extra(c, true, true) < 0;
@@ -469,27 +568,43 @@ out:
 }
 
 static int act(const char *verb, const struct daemon_rules *d, const char *conf_path, bool dry,
-	       bool keep)
+	       bool keep, bool ipt)
 {
 	if (!strcmp(verb, "remove"))
-		return remove_rules(d, conf_path, dry, keep);
-	return install_rules(d, conf_path, dry || !strcmp(verb, "show"));
+		return remove_rules(d, conf_path, dry, keep, ipt);
+	return install_rules(d, conf_path, dry || !strcmp(verb, "show"), ipt);
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"config", required_argument, NULL, 'c'},     {"dry-run", no_argument, NULL, 'n'},
-		{"keep-established", no_argument, NULL, 'k'}, {"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},	      {NULL, 0, NULL, 0},
+		{"backend", required_argument, NULL, 'b'},
+		{"config", required_argument, NULL, 'c'},
+		{"dry-run", no_argument, NULL, 'n'},
+		{"keep-established", no_argument, NULL, 'k'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
 	};
 	const char *conf_path = SYSCONFDIR "/wlb/wlb.conf";
 	const struct daemon_rules *d;
-	bool dry = false, keep = false;
+	bool dry = false, keep = false, ipt = false;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "c:nkhV", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "b:c:nkhV", opts, NULL)) != -1) {
 		switch (c) {
+		case 'b':
+			if (!strcmp(optarg, "iptables")) {
+				ipt = true;
+			} else if (!strcmp(optarg, "nft")) {
+				ipt = false;
+			} else {
+				fprintf(stderr,
+					"wlb-rules: unknown backend '%s' (nft or iptables)\n",
+					optarg);
+				return 2;
+			}
+			break;
 		case 'c':
 			conf_path = optarg;
 			break;
@@ -521,5 +636,5 @@ int main(int argc, char **argv)
 		fprintf(stderr, "wlb-rules: unknown daemon '%s'\n", argv[optind + 1]);
 		return 2;
 	}
-	return act(argv[optind], d, conf_path, dry, keep);
+	return act(argv[optind], d, conf_path, dry, keep, ipt);
 }

@@ -67,7 +67,7 @@ struct wlb_fp *wlb_fp_open(const char *table, uint32_t timeout_ms, char *err, si
 	}
 	for (unsigned m = 0; m < WLB_FP_NMAPS; m++) {
 		if (wlb_nft_map_count(table, map_names[m]) < 0) {
-			snprintf(err, errlen, "no map %s in table ip %s (rules not installed?)",
+			snprintf(err, errlen, "no map %s in table ip %s (no rules, or iptables?)",
 				 map_names[m], table);
 			goto fail;
 		}

@@ -69,7 +69,8 @@ static void txn_next(struct txn *x)
 }
 
 /* Send the transaction and read one answer per message: an error anywhere
- * aborts the whole transaction in the kernel, and we report the first. */
+ * aborts the whole transaction in the kernel, and we report the first
+ * (returned as -errno when the kernel gave one, else -1). */
 static int txn_commit(struct txn *x, char *err, size_t errlen)
 {
 	struct mnl_socket *nl = mnl_socket_open(NETLINK_NETFILTER);
@@ -113,8 +114,9 @@ static int txn_commit(struct txn *x, char *err, size_t errlen)
 	ret = 0;
 	goto out;
 fail:
-	snprintf(err, errlen, "nftables: %s%s", strerror(errno),
-		 errno == ENOENT ? " (is nft_compat/xt_NFQUEUE available?)" : "");
+	ret = -errno;
+	snprintf(err, errlen, "nftables: %s%s", strerror(-ret),
+		 ret == -ENOENT ? " (is nft_compat/xt_NFQUEUE available?)" : "");
 out:
 	if (nl)
 		mnl_socket_close(nl);
@@ -473,6 +475,128 @@ int wlb_nft_remove(const char *table, char *err, size_t errlen)
 	add_table(&x, table, NFT_MSG_DELTABLE, 0);
 	ret = txn_commit(&x, err, errlen);
 	txn_free(&x);
+	return ret;
+}
+
+/* A chain or table that goes only when it holds nothing (NLM_F_NONREC:
+ * the kernel checks, in the transaction, that no rule or chain is left). */
+static void del_empty(struct txn *x, const char *table, const char *chain)
+{
+	struct nftnl_chain *ch;
+	struct nlmsghdr *nlh;
+
+	if (!chain) {
+		add_table(x, table, NFT_MSG_DELTABLE, NLM_F_NONREC);
+		return;
+	}
+	ch = nftnl_chain_alloc();
+	nftnl_chain_set_str(ch, NFTNL_CHAIN_TABLE, table);
+	nftnl_chain_set_str(ch, NFTNL_CHAIN_NAME, chain);
+	nlh = txn_msg(x, NFT_MSG_DELCHAIN, NLM_F_NONREC);
+	nftnl_chain_nlmsg_build_payload(nlh, ch);
+	nftnl_chain_free(ch);
+	txn_next(x);
+}
+
+static int chain_cb(const struct nlmsghdr *nlh, void *data)
+{
+	return nftnl_chain_nlmsg_parse(nlh, data) < 0 ? MNL_CB_ERROR : MNL_CB_OK;
+}
+
+static int table_parse_cb(const struct nlmsghdr *nlh, void *data)
+{
+	return nftnl_table_nlmsg_parse(nlh, data) < 0 ? MNL_CB_ERROR : MNL_CB_OK;
+}
+
+/* One request, its answers through cb: 0, or -1 with errno set (ENOENT:
+ * no such object). */
+static int request(struct nlmsghdr *nlh, mnl_cb_t cb, void *data)
+{
+	struct mnl_socket *nl = mnl_socket_open(NETLINK_NETFILTER);
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	int n, r = -1, e = 0;
+
+	if (!nl || mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0 ||
+	    mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0) {
+		e = errno;
+		goto out;
+	}
+	while ((n = (int)mnl_socket_recvfrom(nl, buf, sizeof(buf))) > 0) {
+		r = mnl_cb_run(buf, (size_t)n, nlh->nlmsg_seq, mnl_socket_get_portid(nl), cb, data);
+		if (r <= 0)
+			break;
+	}
+	if (r < 0)
+		e = errno;
+out:
+	if (nl)
+		mnl_socket_close(nl);
+	errno = e;
+	return r < 0 ? -1 : 0;
+}
+
+/* A delete refused because the object is not empty, or gone already, is
+ * no error: what is not empty belongs to someone else and stays. */
+static int prune_commit(struct txn *x, char *err, size_t errlen)
+{
+	int r = txn_commit(x, err, errlen);
+
+	txn_free(x);
+	return r == -EBUSY || r == -ENOENT ? 0 : r;
+}
+
+int wlb_nft_prune(const char *table, const char *chain, char *err, size_t errlen)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nftnl_chain *c = nftnl_chain_alloc();
+	struct nftnl_table *t = nftnl_table_alloc();
+	struct nlmsghdr *nlh;
+	struct txn x;
+	int ret = -1;
+
+	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETCHAIN, NFPROTO_IPV4, NLM_F_ACK,
+				    (uint32_t)time(NULL));
+	nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, table);
+	nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, chain);
+	nftnl_chain_nlmsg_build_payload(nlh, c);
+	nftnl_chain_unset(c, NFTNL_CHAIN_TABLE);
+	nftnl_chain_unset(c, NFTNL_CHAIN_NAME);
+	if (request(nlh, chain_cb, c) < 0) {
+		if (errno == ENOENT)
+			ret = 0;
+		else
+			snprintf(err, errlen, "nftables: chain %s of table ip %s: %s", chain, table,
+				 strerror(errno));
+		goto out;
+	}
+	/* a policy other than accept filters: such a chain is not empty */
+	ret = 0;
+	if (!nftnl_chain_is_set(c, NFTNL_CHAIN_HOOKNUM) ||
+	    nftnl_chain_get_u32(c, NFTNL_CHAIN_POLICY) != NF_ACCEPT ||
+	    nftnl_chain_get_u32(c, NFTNL_CHAIN_USE) != 0)
+		goto out;
+	txn_begin(&x);
+	del_empty(&x, table, chain);
+	ret = prune_commit(&x, err, errlen);
+	if (ret < 0)
+		goto out;
+
+	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETTABLE, NFPROTO_IPV4, NLM_F_ACK,
+				    (uint32_t)time(NULL));
+	nftnl_table_set_str(t, NFTNL_TABLE_NAME, table);
+	nftnl_table_nlmsg_build_payload(nlh, t);
+	nftnl_table_unset(t, NFTNL_TABLE_NAME);
+	/* kernels that ignore NLM_F_NONREC for tables would delete what is
+	 * in it: look first */
+	if (request(nlh, table_parse_cb, t) < 0 || !nftnl_table_is_set(t, NFTNL_TABLE_USE) ||
+	    nftnl_table_get_u32(t, NFTNL_TABLE_USE) != 0)
+		goto out;
+	txn_begin(&x);
+	del_empty(&x, table, NULL);
+	ret = prune_commit(&x, err, errlen);
+out:
+	nftnl_chain_free(c);
+	nftnl_table_free(t);
 	return ret;
 }
 

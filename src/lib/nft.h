@@ -107,6 +107,10 @@ struct wlb_nft_table {
 int wlb_nft_install(const struct wlb_nft_table *t, char *err, size_t errlen);
 /* Delete the table with its maps; absent is not an error. */
 int wlb_nft_remove(const char *table, char *err, size_t errlen);
+/* Delete base chain chain of table (family ip) if it has no rule and
+ * policy accept, then the table if nothing is left in it; anything else
+ * stays, absent is no error.  For the iptables backend: see ipt.c. */
+int wlb_nft_prune(const char *table, const char *chain, char *err, size_t errlen);
 /* Elements in one of the table's maps: >= 0, or -1 (absent, error). */
 long wlb_nft_map_count(const char *table, const char *map);
 /* Whether the table exists: 1 yes, 0 no, -1 error. */

@@ -1,27 +1,35 @@
 #!/bin/bash
-# test-ops-rules.sh: "wlb-rules install" and "remove" leave the host as they found it.
+# test-ops-rules.sh: "wlb-rules install" and "remove" leave the host as they found it,
+# with either backend.
 #
-# For each daemon (clientgw with clientgw.configuration A and C, redirector,
-# replicad), in a fresh network namespace, with the lab's configuration for the
-# daemon's host (wlb.sh writes it; a second origin, in configuration C, is added to
-# the services so that every kind of rule appears), twice: on an empty ruleset, and
-# then with foreign rules present (a table "ip foreign" with a set and a base chain,
-# a table "inet wlb_clientgw" (our name, another family), and an iptables-nft rule
-# in "ip mangle").  A snapshot is "nft list ruleset", "iptables-save" (without its
-# time-stamped comments), "ip -o address" and "ip route show table all" of the
-# namespace.  Checked:
-#   - "wlb-rules --dry-run install D" prints the table (and, for replicad, the "ip
-#     address add" of each origin) and changes nothing;
-#   - "install D" loads table ip wlb_D (replicad: binds the origins on lo);
+# For each backend (nft, iptables) and each daemon (clientgw with
+# clientgw.configuration A and C, redirector, replicad), in a fresh network
+# namespace, with the lab's configuration for the daemon's host (wlb.sh writes it; a
+# second origin, in configuration C, is added to the services so that every kind of
+# rule appears), twice: on an empty ruleset, and then with foreign rules present (a
+# table "ip foreign" with a set and a base chain, a table "inet wlb_clientgw" (our
+# name, another family), and iptables-nft rules in "mangle PREROUTING" and "raw
+# PREROUTING", the built-in chains the iptables backend jumps from).  A snapshot is
+# "nft list ruleset", "iptables-save" (without its time-stamped comments), "ip -o
+# address" and "ip route show table all" of the namespace.  Checked:
+#   - "wlb-rules --dry-run install D" prints the table (nft) or the iptables-restore
+#     input (iptables) with queue rules (and, for replicad, the "ip address add" of
+#     each origin) and changes nothing;
+#   - "install D" loads table ip wlb_D (nft), or the chains WLB-D-* (iptables:
+#     iptables-save shows exactly the rules --dry-run printed, every NFQUEUE rule
+#     with --queue-bypass, and one jump to each chain, first in its built-in
+#     chain; the client gateway warns about source NAT); replicad binds the
+#     origins on lo;
 #   - a second "install D" gives exactly the same snapshot as the first;
-#   - "--dry-run remove D" prints "delete table ip wlb_D" and changes nothing;
+#   - "--dry-run remove D" prints "delete table ip wlb_D" (nft) or the "-X" of
+#     each chain (iptables) and changes nothing;
 #   - "remove D" restores the snapshot taken before install, byte for byte;
 #   - a second "remove D" succeeds and changes nothing;
-#   - the foreign tables are the same after each install and remove.
-# While the tables are loaded no packet flows in the namespace, so whatever sets or
+#   - the foreign tables and rules are the same after each install and remove.
+# While the rules are loaded no packet flows in the namespace, so whatever sets or
 # maps wlb-rules creates stay empty: remove must then leave nothing behind.
 #
-# Needs root, nft, iptables, ip.  Exit: 0 pass, 1 fail, 77 skip.
+# Needs root, nft, iptables, iptables-restore, ip.  Exit: 0 pass, 1 fail, 77 skip.
 set -uo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -40,7 +48,7 @@ skip() {
 }
 
 [ "$(id -u)" = 0 ] || skip "needs root (network namespaces)"
-for t in ip nft iptables iptables-save; do
+for t in ip nft iptables iptables-save iptables-restore; do
 	command -v "$t" >/dev/null 2>&1 || skip "$t not found"
 done
 RULES=$(wlb_bin wlb-rules)
@@ -77,7 +85,7 @@ trap 'cleanup; exit 129' HUP
 export WLB_SERVICES_EXTRA=',  { origin = "203.0.113.20"; ports = [ 80, 443 ]; replicable = true;
     configuration = "C"; replicas = [ "198.51.100.18" ]; }'
 
-NS=""
+NS="" BACKEND=nft
 snap() { # FILE: the namespace's ruleset, addresses and routes
 	{
 		echo "### nft list ruleset"
@@ -91,11 +99,17 @@ snap() { # FILE: the namespace's ruleset, addresses and routes
 	} >"$1"
 }
 
-foreign_snap() { # FILE: the foreign tables only
+foreign_snap() { # FILE: the foreign tables and rules only
 	{
 		ip netns exec "$NS" nft list table ip foreign 2>&1
 		ip netns exec "$NS" nft list table inet wlb_clientgw 2>&1
-		ip netns exec "$NS" nft list table ip mangle 2>&1
+		if [ "$BACKEND" = nft ]; then
+			ip netns exec "$NS" nft list table ip mangle 2>&1
+			ip netns exec "$NS" nft list table ip raw 2>&1
+		else
+			# the daemon's chains share these tables: all but them
+			ip netns exec "$NS" iptables-save 2>&1 | grep -v '^#' | grep -v -- 'WLB-'
+		fi
 	} >"$1"
 }
 
@@ -117,7 +131,8 @@ table inet wlb_clientgw {
 	}
 }
 EOF
-	ip netns exec "$NS" iptables -w 5 -t mangle -A PREROUTING -s 192.0.2.99 -j ACCEPT
+	ip netns exec "$NS" iptables -w 5 -t mangle -A PREROUTING -s 192.0.2.99 -j ACCEPT &&
+		ip netns exec "$NS" iptables -w 5 -t raw -A PREROUTING -s 192.0.2.98 -j ACCEPT
 }
 
 same() { # A B WHAT: prints the diff and fails when A and B differ
@@ -130,12 +145,50 @@ same() { # A B WHAT: prints the diff and fails when A and B differ
 }
 
 rules() { # ARGS...: wlb-rules in the namespace, with the host's configuration
-	ip netns exec "$NS" "$RULES" -c "$CONF" "$@"
+	ip netns exec "$NS" "$RULES" -c "$CONF" --backend="$BACKEND" "$@"
+}
+
+# ipt_loaded D DRYRUN_OUTPUT: the iptables backend's chains hold what --dry-run
+# printed (iptables-save names protocol 4 "ipencap"), every queue rule bypasses,
+# and each chain has one jump, first in its built-in chain.
+ipt_loaded() {
+	local d=$1 dry=$2 what=$3 table="" line b c want got n_q n_b first
+	local save
+	save=$(ip netns exec "$NS" iptables-save 2>&1 | grep -v '^#')
+	while IFS= read -r line; do
+		case "$line" in
+		\**) table=${line#\*} ;;
+		":WLB-"*)
+			c=${line#:}
+			c=${c%% *}
+			want=$(grep -- "^-A $c " <<<"$dry" | sed 's/ -p 4 / -p ipencap /')
+			got=$(grep -- "^-A $c " <<<"$save")
+			[ "$want" = "$got" ] || {
+				fail "$what: chain $c in iptables-save differs from --dry-run"
+				diff -u <(printf '%s\n' "$want") <(printf '%s\n' "$got") | sed 's/^/    /' >&2
+			}
+			;;
+		"-I "*" 1 -j WLB-"*)
+			read -r _ b _ _ c <<<"$line"
+			got=$(ip netns exec "$NS" iptables -w 5 -t "$table" -S "$b" | grep -c -- "^-A $b -j $c\$")
+			first=$(ip netns exec "$NS" iptables -w 5 -t "$table" -S "$b" | grep -m1 -- '^-A ')
+			[ "$got" = 1 ] || fail "$what: $got jumps to $c in $table $b, expected 1"
+			[ "$first" = "-A $b -j $c" ] || fail "$what: the first rule of $table $b is '$first', not the jump to $c"
+			;;
+		esac
+	done <<<"$dry"
+	n_q=$(grep -c -- '-j NFQUEUE ' <<<"$save")
+	n_b=$(grep -c -- '-j NFQUEUE --queue-num [0-9]* --queue-bypass$' <<<"$save")
+	if [ "$n_q" -gt 0 ] && [ "$n_q" = "$n_b" ]; then
+		ok "$what: iptables-save shows $n_q NFQUEUE rules in WLB-${d^^}-*, all with --queue-bypass"
+	else
+		fail "$what: iptables-save shows $n_q NFQUEUE rules, $n_b with --queue-bypass"
+	fi
 }
 
 # cycle DAEMON LABEL [FOREIGN_SNAPSHOT]
 cycle() {
-	local d=$1 what="$2" fs=${3:-} tag="$T/$2" out rc lo_addrs
+	local d=$1 what="$2" fs=${3:-} tag="$T/$2" out rc lo_addrs head queue dry
 	what="wlb-rules $d ($what)"
 	snap "$tag.before"
 
@@ -143,16 +196,21 @@ cycle() {
 	out=$(rules --dry-run install "$d" 2>&1)
 	rc=$?
 	snap "$tag.dry"
+	if [ "$BACKEND" = nft ]; then
+		head="table ip wlb_$d {" queue='queue num [0-9]* bypass'
+	else
+		head=":WLB-${d^^}-" queue='-j NFQUEUE --queue-num [0-9]* --queue-bypass'
+	fi
 	if [ "$rc" != 0 ]; then
 		fail "$what: --dry-run install exits $rc: $out"
-	elif ! grep -q "^table ip wlb_$d {" <<<"$out" ||
-		! grep -q 'queue num' <<<"$out"; then
-		fail "$what: --dry-run install does not print table ip wlb_$d with queue rules: $(printf '%s' "$out" | head -n 3 | tr '\n' ' ')"
+	elif ! grep -q -- "^$head" <<<"$out" || ! grep -q -- "$queue" <<<"$out"; then
+		fail "$what: --dry-run install does not print '$head' with queue rules: $(printf '%s' "$out" | head -n 3 | tr '\n' ' ')"
 	elif [ "$d" = replicad ] && ! grep -qx "ip address add $LAB_ORIGIN_IP/32 dev lo" <<<"$out"; then
 		fail "$what: --dry-run install does not print 'ip address add $LAB_ORIGIN_IP/32 dev lo'"
 	else
-		ok "$what: --dry-run install prints $(printf '%s\n' "$out" | grep -c 'queue num') queue rules"
+		ok "$what: --dry-run install prints $(printf '%s\n' "$out" | grep -c -- "$queue") queue rules"
 	fi
+	dry=$out
 	same "$tag.before" "$tag.dry" "$what: --dry-run install changed the namespace"
 
 	# install, twice
@@ -161,8 +219,18 @@ cycle() {
 		return
 	fi
 	snap "$tag.inst1"
-	ip netns exec "$NS" nft list table ip "wlb_$d" >/dev/null 2>&1 ||
-		fail "$what: after install there is no table ip wlb_$d"
+	if [ "$BACKEND" = nft ]; then
+		ip netns exec "$NS" nft list table ip "wlb_$d" >/dev/null 2>&1 ||
+			fail "$what: after install there is no table ip wlb_$d"
+	else
+		ipt_loaded "$d" "$dry" "$what"
+		ip netns exec "$NS" nft list table ip "wlb_$d" >/dev/null 2>&1 &&
+			fail "$what: the iptables backend loaded table ip wlb_$d"
+		if [ "$d" = clientgw ]; then
+			grep -q 'cannot work behind source NAT' "$tag.out1" ||
+				fail "$what: install did not warn about source NAT: $(cat "$tag.out1")"
+		fi
+	fi
 	if [ "$d" = replicad ]; then
 		lo_addrs=$(ip -n "$NS" -o address show dev lo)
 		grep -q " $LAB_ORIGIN_IP/32 " <<<"$lo_addrs" ||
@@ -182,8 +250,13 @@ cycle() {
 	out=$(rules --dry-run remove "$d" 2>&1)
 	rc=$?
 	snap "$tag.dryrm"
-	if [ "$rc" != 0 ] || ! grep -q "delete table ip wlb_$d" <<<"$out"; then
-		fail "$what: --dry-run remove (exit $rc) does not print 'delete table ip wlb_$d': $out"
+	if [ "$BACKEND" = nft ]; then
+		head="delete table ip wlb_$d"
+	else
+		head="-X WLB-${d^^}-"
+	fi
+	if [ "$rc" != 0 ] || ! grep -q -- "^$head" <<<"$out"; then
+		fail "$what: --dry-run remove (exit $rc) does not print '$head': $out"
 	fi
 	same "$tag.inst2" "$tag.dryrm" "$what: --dry-run remove changed the namespace"
 
@@ -198,29 +271,31 @@ cycle() {
 	same "$tag.before" "$tag.after2" "$what: a second remove changed the namespace"
 }
 
-run_daemon() { # HOST DAEMON MODE
+run_daemon() { # HOST DAEMON MODE (BACKEND is set)
 	local h=$1 d=$2 mode=$3 fs
-	lab_log "---- wlb-rules $d (lab host $h, configuration $mode)"
-	NS="${LAB_PREFIX}rules-$d-$mode"
+	lab_log "---- wlb-rules --backend=$BACKEND $d (lab host $h, configuration $mode)"
+	NS="${LAB_PREFIX}rules-$BACKEND-$d-$mode"
 	ip netns add "$NS" || { fail "cannot create namespace $NS"; return; }
 	OWN_NS+=("$NS")
 	ip -n "$NS" link set lo up
 	WLB_MODE=$mode _wlb_write_conf "$h"
 	CONF=$(wlb_conf "$h")
-	cycle "$d" "$d-$mode-empty"
+	cycle "$d" "$BACKEND-$d-$mode-empty"
 	if add_foreign; then
-		foreign_snap "$T/$d-$mode.foreign"
-		cycle "$d" "$d-$mode-foreign" "$T/$d-$mode.foreign"
+		foreign_snap "$T/$BACKEND-$d-$mode.foreign"
+		cycle "$d" "$BACKEND-$d-$mode-foreign" "$T/$BACKEND-$d-$mode.foreign"
 	else
 		fail "cannot add the foreign tables in $NS"
 	fi
 	ip netns del "$NS"
 }
 
-run_daemon cgw clientgw A
-run_daemon cgw clientgw C
-run_daemon sgw redirector A
-run_daemon replica1 replicad A
+for BACKEND in nft iptables; do
+	run_daemon cgw clientgw A
+	run_daemon cgw clientgw C
+	run_daemon sgw redirector A
+	run_daemon replica1 replicad A
+done
 
 if [ "$fails" -gt 0 ]; then
 	echo "test-ops-rules: $fails check(s) FAILED" >&2

@@ -21,6 +21,9 @@
 #   WLB_DAEMON_ARGS                 more options for every daemon (--no-fastpath)
 #   WLB_WORKERS (1)                 worker processes per daemon: worker 0 with the
 #                                   unit's command line, the others with --worker=K
+#   WLB_RULES_ARGS                  words appended to the units' wlb-rules
+#                                   command lines (ExecStartPre, ExecStopPost),
+#                                   e.g. "--backend=iptables"
 #
 # The daemons are started in the foreground of a background job, as systemd
 # would (Type=notify, no fork), with the units' own command lines: the
@@ -150,7 +153,7 @@ wlb_start() {
 	d=$(_wlb_daemon_of "$h") || { wlb_fail "wlb_start: no daemon for $h"; return 1; }
 	[ -n "${_WLB_PID[$h]:-}" ] && return 0
 	[ -f "$(wlb_conf "$h")" ] || _wlb_write_conf "$h"
-	read -ra pre <<<"$(_wlb_unit_cmd "$h" "$d" ExecStartPre)" || return 1
+	read -ra pre <<<"$(_wlb_unit_cmd "$h" "$d" ExecStartPre) ${WLB_RULES_ARGS:-}" || return 1
 	read -ra cmd <<<"$(_wlb_unit_cmd "$h" "$d" ExecStart)" || return 1
 	lab_exec "$h" "${pre[@]}" || return 1
 	# ip(8) execs the daemon: $! is the daemon itself, not a subshell
@@ -206,7 +209,7 @@ wlb_stop() {
 		unset "_WLB_PID[$h]"
 	fi
 	[ "${2:-}" = --keep-rules ] && return 0
-	read -ra post <<<"$(_wlb_unit_cmd "$h" "$d" ExecStopPost)" || return 1
+	read -ra post <<<"$(_wlb_unit_cmd "$h" "$d" ExecStopPost) ${WLB_RULES_ARGS:-}" || return 1
 	lab_exec "$h" "${post[@]}"
 }
 
