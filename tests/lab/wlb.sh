@@ -29,7 +29,8 @@
 # would (Type=notify, no fork), with the units' own command lines: the
 # ExecStartPre, ExecStart and ExecStopPost of systemd/wlb-*.service.in, their
 # installed paths replaced by the build's programs and the host's
-# configuration file, and a state file per host added to ExecStart.
+# configuration file; a host's own runtime directory is bound over the
+# daemons' (see _wlb_exec_in), so nothing is added to the command lines.
 
 # Like lab_fail, but returns: a failed check must not end the whole test.
 wlb_fail() {
@@ -72,16 +73,37 @@ wlb_conf() {
 	printf '%s/wlb-%s.conf\n' "${LAB_DIR:?}" "$1"
 }
 
-wlb_state() { # HOST DAEMON
-	printf '%s/state/%s-%s.state\n' "${LAB_DIR:?}" "$1" "$2"
+# The lab's hosts share one file system, but not their runtime directory:
+# each daemon runs with the lab's run/HOST bound over the directory its
+# defaults name (runstatedir/wlb, read from its --help), so it is started
+# with nothing added to its unit's ExecStart and writes its state file and
+# control socket where the lab reads them, never into the system's.
+_wlb_rundir() {
+	"$(wlb_bin wlb-clientgw)" --help | sed -n 's|.*(default \(/.*\)/wlb-clientgw\.state).*|\1|p'
 }
 
-# The daemons of the lab's hosts share one file system: each gets its own
-# control socket in the lab's directory, never the system's /run/wlb.
+wlb_state() { # HOST DAEMON [WORKER]
+	printf '%s/run/%s/wlb-%s%s.state\n' "${LAB_DIR:?}" "$1" "$2" "${3:+.$3}"
+}
+
 wlb_ctl_socket() { # HOST
 	local d
 	d=$(_wlb_daemon_of "$1") || return 1
-	printf '%s/state/%s-wlb-%s.ctl\n' "${LAB_DIR:?}" "$1" "$d"
+	printf '%s/run/%s/wlb-%s.ctl\n' "${LAB_DIR:?}" "$1" "$d"
+}
+
+# _wlb_exec_in HOST CMD... &: exec CMD in HOST with the host's runtime
+# directory (ip netns exec gives every command a mount namespace of its own,
+# whose mounts the root namespace does not see).  Only in the background:
+# it execs, so $! is CMD itself.
+_wlb_exec_in() {
+	local h=$1 rd
+	shift
+	rd=$(_wlb_rundir)
+	[ -n "$rd" ] || { wlb_fail "cannot read the daemons' runtime directory from --help"; return 1; }
+	mkdir -p "$LAB_DIR/run/$h" "$rd"
+	exec ip netns exec "$(lab_ns "$h")" /bin/sh -c 'mount --bind "$1" "$2" && shift 2 && exec "$@"' \
+		_ "$LAB_DIR/run/$h" "$rd" "$@"
 }
 
 # wlb_ctl HOST ARGS...: wlbctl, in HOST, against the host's daemon.
@@ -156,9 +178,8 @@ wlb_start() {
 	read -ra pre <<<"$(_wlb_unit_cmd "$h" "$d" ExecStartPre) ${WLB_RULES_ARGS:-}" || return 1
 	read -ra cmd <<<"$(_wlb_unit_cmd "$h" "$d" ExecStart)" || return 1
 	lab_exec "$h" "${pre[@]}" || return 1
-	# ip(8) execs the daemon: $! is the daemon itself, not a subshell
-	ip netns exec "$(lab_ns "$h")" "${cmd[@]}" ${WLB_DAEMON_ARGS:-} \
-		-s "$(wlb_state "$h" "$d")" --control "$(wlb_ctl_socket "$h")" ${WLB_VERBOSE:+-v} \
+	# ip(8) and sh exec the daemon: $! is the daemon itself, not a subshell
+	_wlb_exec_in "$h" "${cmd[@]}" ${WLB_DAEMON_ARGS:-} ${WLB_VERBOSE:+-v} \
 		>>"$LAB_DIR/log/$h-$d.log" 2>&1 &
 	_WLB_PID[$h]=$!
 	case "$d" in
@@ -169,8 +190,7 @@ wlb_start() {
 	_wlb_wait_queue "$h" "$q" "${_WLB_PID[$h]}" || return 1
 	# the other workers: the same command line, told which they are
 	for ((k = 1; k < ${WLB_WORKERS:-1}; k++)); do
-		ip netns exec "$(lab_ns "$h")" "${cmd[@]}" ${WLB_DAEMON_ARGS:-} --worker="$k" \
-			-s "$(wlb_state "$h" "$d").$k" --control "$(wlb_ctl_socket "$h").$k" \
+		_wlb_exec_in "$h" "${cmd[@]}" ${WLB_DAEMON_ARGS:-} --worker="$k" \
 			${WLB_VERBOSE:+-v} >>"$LAB_DIR/log/$h-$d.$k.log" 2>&1 &
 		_WLB_XPIDS[$h]+="$! "
 		_wlb_wait_queue "$h" $((q + k)) "$!" || return 1
@@ -260,7 +280,7 @@ wlb_worker_counter() {
 	local h=$1 k=$2 d f pid before i
 	[ "$k" = 0 ] && { wlb_dump "$h" | awk -v n="$3" '$1 == n { print $2; found = 1 } END { if (!found) print 0 }'; return; }
 	d=$(_wlb_daemon_of "$h") || return 1
-	f="$(wlb_state "$h" "$d").$k"
+	f=$(wlb_state "$h" "$d" "$k")
 	read -ra pid <<<"${_WLB_XPIDS[$h]:-}"
 	before=$(stat -c %y "$f" 2>/dev/null || echo none)
 	kill -USR1 "${pid[$((k - 1))]}" 2>/dev/null || { echo 0; return 1; }
