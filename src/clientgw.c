@@ -372,8 +372,13 @@ void clientgw_fp_seen(struct clientgw *gw, enum wlb_fp_map m, const struct wlb_f
 		f = wlb_flow_lookup(gw->flows, &k, now_ms);
 		if (!f)
 			fp_restore(gw, &k, value, expires_ms, now_ms);
-		else if ((f->flags & CGW_FASTPATH) && !(f->flags & CGW_CLOSING))
+		else if ((f->flags & CGW_FASTPATH) && f->peer.v4 == value)
 			wlb_flow_touch(gw->flows, f, now_ms, expires_ms);
+		else
+			/* left from an earlier connection on these ports (its
+			 * end unseen, or its deletion lost): it would send this
+			 * one's packets to that one's winner */
+			wlb_fp_del(gw->fp, WLB_FP_DST, e);
 		return;
 	}
 	if (e->saddr == value)

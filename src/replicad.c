@@ -229,8 +229,11 @@ void replicad_fp_seen(struct replicad *r, enum wlb_fp_map m, const struct wlb_fp
 	expires_ms += 1000;
 	f = wlb_flow_lookup(r->flows, &k, now_ms);
 	if (f) {
-		if ((f->flags & RPD_FASTPATH) && !(f->flags & RPD_CLOSING))
+		if (f->flags & RPD_FASTPATH)
 			wlb_flow_touch(r->flows, f, now_ms, expires_ms);
+		else
+			/* an earlier connection's, on the ports of a new one */
+			wlb_fp_del(r->fp, WLB_FP_DST, e);
 		return;
 	}
 	/* the nonce is gone: a SYN-ACK retransmitted now leaves without echo */

@@ -65,8 +65,8 @@ static void rule(struct wlb_nft_table *t, unsigned chain, enum wlb_nft_action ac
 	rule3(t, chain, action, queue, m0, m1, NOMATCH);
 }
 
-/* The fast path's two maps, sized like the daemon's flow table (a
- * connection has at most one element in each). */
+/* The fast path's two maps, sized like the daemon's flow tables, all
+ * workers' (a connection has at most one element in each). */
 static void fastpath_maps(struct wlb_nft_table *t, uint32_t flows, uint32_t timeout_ms)
 {
 	t->maps[0] = (struct wlb_nft_map){WLB_NFT_MAP_DST, false, flows, timeout_ms};
@@ -165,7 +165,7 @@ static void build_clientgw(const struct wlb_conf *c, struct wlb_nft_table *t)
 	unsigned post = chain(t, "post", NF_INET_POST_ROUTING, PRIO_AFTER_SNAT, false);
 	unsigned out = chain(t, "out", NF_INET_LOCAL_OUT, PRIO_RAW, false);
 
-	fastpath_maps(t, g->flows, g->idle_ms);
+	fastpath_maps(t, g->flows * g->workers, g->idle_ms);
 	rewrite(t, pre, 1);
 	clientgw_replies(c, t, pre);
 	if (g->rst_mark)
@@ -230,7 +230,7 @@ static void build_replicad(const struct wlb_conf *c, struct wlb_nft_table *t)
 	uint16_t q = c->replicad.queue, ports[64];
 	unsigned n = replica_ports(c, ports, 64);
 
-	fastpath_maps(t, c->replicad.flows, c->replicad.idle_ms);
+	fastpath_maps(t, c->replicad.flows * c->replicad.workers, c->replicad.idle_ms);
 	rewrite(t, pre, 0);
 	rewrite(t, out, 1);
 	rule(t, pre, WLB_A_QUEUE, q, MATCH(WLB_M_PROTO, WLB_IPPROTO_IPIP, 0), NOMATCH);
@@ -376,14 +376,20 @@ static bool carries_connections(const struct wlb_nft_table *t)
 }
 
 /* The table cut down to its fast path: no queue rules, only the rewrites
- * of the connections the kernel carries, until they end. */
+ * of the connections the kernel carries, FIN and RST included, until
+ * their elements time out or a daemon takes them back. */
 static void keep_fastpath_only(struct wlb_nft_table *t)
 {
 	unsigned n = 0;
 
-	for (unsigned i = 0; i < t->n_rules; i++)
-		if (t->rules[i].action == WLB_A_REWRITE)
-			t->rules[n++] = t->rules[i];
+	for (unsigned i = 0; i < t->n_rules; i++) {
+		if (t->rules[i].action != WLB_A_REWRITE)
+			continue;
+		/* no daemon sees the ends of the connections now: the kernel
+		 * carries them too, and the elements end by their timeout */
+		t->rules[i].any_flags = true;
+		t->rules[n++] = t->rules[i];
+	}
 	t->n_rules = n;
 }
 

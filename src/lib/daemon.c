@@ -30,7 +30,8 @@ struct daemon_run {
 	const char *state_path;
 	const char *ctl_path;
 	int queue_override;
-	int worker; /* --worker: which of the configured workers this is */
+	int worker;	  /* --worker: which of the configured workers this is */
+	unsigned workers; /* of how many, as configured at start */
 	struct wlb_conf *conf;
 	void *self;
 	struct wlb_nfq *nfq;
@@ -289,7 +290,9 @@ static void fp_seen(void *arg, enum wlb_fp_map m, const struct wlb_fp_key *k, ui
 {
 	struct seen_ctx *c = arg;
 
-	unsigned workers = c->r->d->workers(c->r->conf);
+	/* as the rules split, from the configuration at start: a reload
+	 * does not move the queues */
+	unsigned workers = c->r->workers;
 	/* the client's port: the source in fp_dst, the destination in fp_src */
 	uint16_t cport = ntohs(m == WLB_FP_DST ? k->sport : k->dport);
 
@@ -710,7 +713,8 @@ int wlb_daemon_main(const struct wlb_daemon *d, int argc, char **argv)
 		status = 1;
 		goto out;
 	}
-	if ((unsigned)r.worker >= d->workers(r.conf)) {
+	r.workers = d->workers(r.conf);
+	if ((unsigned)r.worker >= r.workers) {
 		fprintf(stderr, "%s: --worker=%d: %s sets workers = %u (0..%u)\n", d->name,
 			r.worker, r.conf->file, d->workers(r.conf), d->workers(r.conf) - 1u);
 		status = 2;

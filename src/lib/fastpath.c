@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 
 #include <libmnl/libmnl.h>
+#include <linux/netlink.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
@@ -50,6 +51,19 @@ void wlb_fp_close(struct wlb_fp *fp)
 	free(fp);
 }
 
+/* Room for a refusal of every change of a full batch (without the
+ * changes echoed back) and for the read-back's parts. */
+static void size_socket(struct mnl_socket *nl)
+{
+	int fd = mnl_socket_get_fd(nl), sz = 4 * 1024 * 1024, one = 1;
+
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz)) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+	setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof(one));
+}
+
 struct wlb_fp *wlb_fp_open(const char *table, uint32_t timeout_ms, char *err, size_t errlen)
 {
 	struct wlb_fp *fp = fp_alloc(timeout_ms);
@@ -65,6 +79,7 @@ struct wlb_fp *wlb_fp_open(const char *table, uint32_t timeout_ms, char *err, si
 		snprintf(err, errlen, "netlink: %s", strerror(errno));
 		goto fail;
 	}
+	size_socket(fp->nl);
 	for (unsigned m = 0; m < WLB_FP_NMAPS; m++) {
 		if (wlb_nft_map_count(table, map_names[m]) < 0) {
 			snprintf(err, errlen, "no map %s in table ip %s (no rules, or iptables?)",
@@ -81,7 +96,10 @@ fail:
 static void queue_op(struct wlb_fp *fp, uint8_t kind, enum wlb_fp_map m, const struct wlb_fp_key *k,
 		     uint32_t value)
 {
-	if (fp->n_ops == WLB_FP_MAX_OPS && (!fp->nl || wlb_fp_flush(fp) < 0 || fp->n_ops)) {
+	/* full: flush now, but never inside a read-back, whose answers the
+	 * flush would read as its own */
+	if (fp->n_ops == WLB_FP_MAX_OPS &&
+	    (!fp->nl || fp->dumping || wlb_fp_flush(fp) < 0 || fp->n_ops == WLB_FP_MAX_OPS)) {
 		fp->st.failures++;
 		return;
 	}
@@ -181,6 +199,10 @@ static size_t build_batch(struct wlb_fp *fp, const bool *skip, uint32_t base)
 
 /* The kernel runs a batch inside sendmsg(): its refusals are already
  * queued when we look.  Marks the refused ops; returns how many. */
+/* The kernel runs a batch inside sendmsg(): its refusals are already
+ * queued when we look.  Marks the refused ops; returns how many, or -1
+ * when what happened cannot be known (refusals lost to a full socket
+ * buffer, or one against the batch as a whole): the batch was undone. */
 static int read_refusals(struct wlb_fp *fp, bool *skip, uint32_t base)
 {
 	char *rbuf = fp->rbuf;
@@ -195,12 +217,19 @@ static int read_refusals(struct wlb_fp *fp, bool *skip, uint32_t base)
 			const struct nlmsgerr *e = mnl_nlmsg_get_payload(h);
 			uint32_t i = e->msg.nlmsg_seq - base;
 
-			if (h->nlmsg_type != NLMSG_ERROR || !e->error || i >= fp->n_ops || skip[i])
+			if (h->nlmsg_type != NLMSG_ERROR || !e->error)
+				continue;
+			if (i >= fp->n_ops) {
+				refused = -1;
+				continue;
+			}
+			if (skip[i] || refused < 0)
 				continue;
 			refused++;
 			/* the element is there with another value (a connection
 			 * on the same ports that ended unseen): replace it */
-			if (fp->ops[i].kind == WLB_FP_ADD && e->error == -EBUSY) {
+			if (fp->ops[i].kind == WLB_FP_ADD &&
+			    (e->error == -EEXIST || e->error == -EBUSY)) {
 				fp->ops[i].kind = WLB_FP_REPLACE;
 				continue;
 			}
@@ -211,7 +240,22 @@ static int read_refusals(struct wlb_fp *fp, bool *skip, uint32_t base)
 				fp->st.refused++;
 		}
 	}
+	if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+		return -1;
 	return refused;
+}
+
+/* A deletion that did not happen leaves the kernel rewriting a closed
+ * connection: kept for the next flush, unlike an addition, whose packets
+ * the daemon goes on carrying itself. */
+static void keep_deletions(struct wlb_fp *fp, const bool *skip)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < fp->n_ops; i++)
+		if (!skip[i] && fp->ops[i].kind == WLB_FP_DEL)
+			fp->ops[n++] = fp->ops[i];
+	fp->n_ops = n;
 }
 
 int wlb_fp_flush(struct wlb_fp *fp)
@@ -234,7 +278,7 @@ int wlb_fp_flush(struct wlb_fp *fp)
 		fp->st.transactions++;
 		if (mnl_socket_sendto(fp->nl, fp->buf, len) < 0)
 			break;
-		done = !read_refusals(fp, skip, base);
+		done = read_refusals(fp, skip, base) == 0;
 	}
 	for (unsigned i = 0; i < fp->n_ops; i++) {
 		if (skip[i])
@@ -246,7 +290,10 @@ int wlb_fp_flush(struct wlb_fp *fp)
 		else
 			fp->st.deleted++;
 	}
-	fp->n_ops = 0;
+	if (done)
+		fp->n_ops = 0;
+	else
+		keep_deletions(fp, skip);
 	return done ? 0 : -1;
 }
 
@@ -349,11 +396,13 @@ int wlb_fp_dump(struct wlb_fp *fp, wlb_fp_elem_fn fn, void *arg)
 		return 0;
 	/* a refusal still queued from a flush would confuse the dump */
 	wlb_fp_flush(fp);
+	fp->dumping = true;
 	for (unsigned m = 0; m < WLB_FP_NMAPS; m++) {
 		struct dump_ctx c = {.fp = fp, .map = (enum wlb_fp_map)m, .fn = fn, .arg = arg};
 
 		if (dump_map(fp, &c) < 0)
 			ret = -1;
 	}
+	fp->dumping = false;
 	return ret;
 }

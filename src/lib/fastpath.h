@@ -84,6 +84,7 @@ struct wlb_fp {
 	struct mnl_socket *nl;
 	char *buf, *rbuf;
 	uint32_t seq;
+	bool dumping;
 };
 
 /* Fails (NULL, err set) when netlink or the table's maps are missing. */
@@ -94,9 +95,9 @@ void wlb_fp_close(struct wlb_fp *fp);
 /* Queue a change; fp may be NULL (no fast path): nothing happens. */
 void wlb_fp_add(struct wlb_fp *fp, enum wlb_fp_map m, const struct wlb_fp_key *k, uint32_t value);
 void wlb_fp_del(struct wlb_fp *fp, enum wlb_fp_map m, const struct wlb_fp_key *k);
-/* Send what is queued.  Returns 0, or -1 when the transaction could not
- * be sent at all (counted; the changes are dropped: the userspace path
- * still carries those packets). */
+/* Send what is queued.  Returns 0, or -1 when the transaction did not
+ * happen (counted): additions are dropped (the daemon goes on carrying
+ * those packets itself), deletions stay queued for the next flush. */
 int wlb_fp_flush(struct wlb_fp *fp);
 
 typedef void (*wlb_fp_elem_fn)(void *arg, enum wlb_fp_map m, const struct wlb_fp_key *k,

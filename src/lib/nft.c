@@ -6,8 +6,10 @@
 #include <time.h>
 #include <arpa/inet.h>
 #include <net/if.h>
+#include <sys/socket.h>
 
 #include <libmnl/libmnl.h>
+#include <linux/netlink.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
@@ -22,7 +24,10 @@
 #include "nft.h"
 #include "pkt.h"
 
-#define BATCH_SIZE (256 * 1024)
+/* 1024 rules of up to ~400 bytes each, with room to spare */
+#define BATCH_SIZE (4 * 1024 * 1024)
+/* one ack per message comes back: the default receive buffer holds ~280 */
+#define SOCK_BUF (16 * 1024 * 1024)
 
 /* nft(8)'s type ids, so "nft list" shows the maps' keys and values */
 #define NFT_TYPE_IPV4_ADDR 7
@@ -35,6 +40,7 @@ struct txn {
 	char *buf;
 	uint32_t seq;
 	unsigned acks; /* messages that will be acknowledged */
+	bool full;     /* a message did not fit: never send a partial table */
 };
 
 static void txn_begin(struct txn *x)
@@ -44,6 +50,7 @@ static void txn_begin(struct txn *x)
 	x->b = mnl_nlmsg_batch_start(x->buf, BATCH_SIZE);
 	x->seq = (uint32_t)time(NULL);
 	x->acks = 0;
+	x->full = false;
 	nftnl_batch_begin(mnl_nlmsg_batch_current(x->b), x->seq++);
 	mnl_nlmsg_batch_next(x->b);
 }
@@ -65,7 +72,21 @@ static struct nlmsghdr *txn_msg(struct txn *x, uint16_t type, uint16_t flags)
 
 static void txn_next(struct txn *x)
 {
-	mnl_nlmsg_batch_next(x->b);
+	if (!mnl_nlmsg_batch_next(x->b))
+		x->full = true;
+}
+
+/* Room for the whole batch one way and an ack per message the other. */
+static void size_buffers(struct mnl_socket *nl)
+{
+	int fd = mnl_socket_get_fd(nl), sz = SOCK_BUF, one = 1;
+
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz)) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+	/* an ack need not carry the message it answers back */
+	setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof(one));
 }
 
 /* Send the transaction and read one answer per message: an error anywhere
@@ -78,11 +99,16 @@ static int txn_commit(struct txn *x, char *err, size_t errlen)
 	int ret = -1;
 
 	nftnl_batch_end(mnl_nlmsg_batch_current(x->b), x->seq++);
-	mnl_nlmsg_batch_next(x->b);
+	txn_next(x);
+	if (x->full) {
+		snprintf(err, errlen, "nftables: transaction larger than %d bytes", BATCH_SIZE);
+		goto out;
+	}
 	if (!nl || mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
 		snprintf(err, errlen, "netlink: %s", strerror(errno));
 		goto out;
 	}
+	size_buffers(nl);
 	if (mnl_socket_sendto(nl, mnl_nlmsg_batch_head(x->b), mnl_nlmsg_batch_size(x->b)) < 0) {
 		snprintf(err, errlen, "netlink send: %s", strerror(errno));
 		goto out;
@@ -340,7 +366,8 @@ static void load_key(struct nftnl_rule *r, const uint32_t offs[4][2])
 		e_load(r, offs[i][0], offs[i][1], i % 2 ? 2 : 4, i ? NFT_REG32_00 + i : NFT_REG_1);
 }
 
-static void add_rewrite(struct nftnl_rule *r, const struct wlb_nft_map *m, uint32_t set_id)
+static void add_rewrite(struct nftnl_rule *r, const struct wlb_nft_map *m, uint32_t set_id,
+			bool any_flags)
 {
 	static const uint32_t offs[4][2] = {
 		{NFT_PAYLOAD_NETWORK_HEADER, 12},
@@ -350,8 +377,11 @@ static void add_rewrite(struct nftnl_rule *r, const struct wlb_nft_map *m, uint3
 	};
 	struct nftnl_expr *e;
 
-	add_match(r, &(struct wlb_nft_match){.kind = WLB_M_TCP_FLAGS,
-					     .a = WLB_TCP_SYN | WLB_TCP_FIN | WLB_TCP_RST});
+	if (!any_flags)
+		add_match(r, &(struct wlb_nft_match){.kind = WLB_M_TCP_FLAGS,
+						     .a = WLB_TCP_SYN | WLB_TCP_FIN | WLB_TCP_RST});
+	else
+		match_tcp(r);
 	load_key(r, offs);
 	e = nftnl_expr_alloc("lookup");
 	nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, NFT_REG_1);
@@ -435,7 +465,7 @@ static void add_rule(struct txn *x, const struct wlb_nft_table *t, const struct 
 	for (unsigned i = 0; i < WLB_NFT_MAX_MATCH; i++)
 		add_match(r, &spec->m[i]);
 	if (spec->action == WLB_A_REWRITE)
-		add_rewrite(r, &t->maps[spec->map], spec->map + 1);
+		add_rewrite(r, &t->maps[spec->map], spec->map + 1, spec->any_flags);
 	add_action(r, spec);
 	nlh = txn_msg(x, NFT_MSG_NEWRULE, NLM_F_APPEND | NLM_F_CREATE);
 	nftnl_rule_nlmsg_build_payload(nlh, r);
@@ -745,9 +775,11 @@ void wlb_nft_print(const struct wlb_nft_table *t, FILE *f)
 				print_match(f, &r->m[m]);
 			if (r->action == WLB_A_REWRITE)
 				fprintf(f,
-					"tcp flags & (fin|syn|rst) == 0 update @%s { " FP_KEY
+					"%supdate @%s { " FP_KEY
 					" timeout %ums : 0.0.0.0 } ip %s set " FP_KEY
 					" map @%s counter accept\n",
+					r->any_flags ? "meta l4proto tcp "
+						     : "tcp flags & (fin|syn|rst) == 0 ",
 					t->maps[r->map].name, t->maps[r->map].timeout_ms,
 					t->maps[r->map].saddr ? "saddr" : "daddr",
 					t->maps[r->map].name);

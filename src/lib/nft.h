@@ -80,7 +80,8 @@ struct wlb_nft_rule {
 	struct wlb_nft_match m[WLB_NFT_MAX_MATCH];
 	enum wlb_nft_action action;
 	uint16_t queue;
-	unsigned map; /* WLB_A_REWRITE: index into maps */
+	unsigned map;	/* WLB_A_REWRITE: index into maps */
+	bool any_flags; /* WLB_A_REWRITE: SYN, FIN and RST too (no daemon to see them) */
 };
 
 struct wlb_nft_chain {

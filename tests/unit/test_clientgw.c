@@ -2846,6 +2846,22 @@ START_TEST(fp_restore_from_maps)
 }
 END_TEST
 
+/* An element left by an earlier connection on the same ports (its end
+ * unseen) would send the new one's packets to the old winner: deleted
+ * when read back. */
+START_TEST(fp_stale_element_deleted)
+{
+	struct wlb_fp_key a = fpk(CLIENT, CPORT, ORIGIN, 80);
+
+	bc_open(ORIGIN, CPORT, WLB_MODE_A);
+	clientgw_fp_seen(gw, WLB_FP_DST, &a, tp_addr(REPLICA2), 5000, now);
+	ck_assert_uint_eq(fp->n_ops, 1);
+	expect_op(0, WLB_FP_DEL, WLB_FP_DST, a, NULL);
+	ck_assert_uint_eq(gw->c[fastpath_restored], 0);
+	ck_assert_uint_eq(flow_of(CLIENT, ORIGIN, CPORT)->state, CGW_PENDING);
+}
+END_TEST
+
 /* The kernel sees the traffic: its timeouts keep our entry alive. */
 START_TEST(fp_seen_keeps_flow_alive)
 {
@@ -2995,6 +3011,7 @@ static Suite *clientgw_suite(void)
 	tcase_add_test(tc, fp_forget_removes);
 	tcase_add_test(tc, fp_restore_from_maps);
 	tcase_add_test(tc, fp_seen_keeps_flow_alive);
+	tcase_add_test(tc, fp_stale_element_deleted);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("mixed");
