@@ -278,6 +278,43 @@ for u in $UNITS; do
 	esac
 done
 
+# ------------------------------------------------------------------ 6. worker units
+
+# wlb-X@.service runs worker %i of a daemon with "workers" > 1: the
+# daemon's unit with the same hardening, minus the rules (the daemon's own
+# unit owns them), bound to it.  Verified and scored as instance 1.
+for u in $UNITS; do
+	w=$(find "$D" -type f -name "$u@.service" | head -n 1)
+	if [ -z "$w" ]; then
+		fail "$u@.service: not installed by make install"
+		continue
+	fi
+	want="$(svc "${INST[$u]}" ExecStart) --worker=%i"
+	[ "$(svc "$w" ExecStart)" = "$want" ] ||
+		fail "$u@.service: ExecStart is '$(svc "$w" ExecStart)', not '$want'"
+	[ -z "$(svc "$w" ExecStartPre)$(svc "$w" ExecStopPost)" ] ||
+		fail "$u@.service: installs or removes rules (only $u.service may)"
+	grep -qx "BindsTo=$u.service" "$w" || fail "$u@.service: not bound to $u.service"
+	# the same hardening and service settings, line for line
+	missing=$(grep -vE '^(ExecStartPre|ExecStopPost|ExecStart|RuntimeDirectoryPreserve|Description|After)=|^#|^$' \
+		"${INST[$u]}" | grep -vxFf "$w" || true)
+	[ -z "$missing" ] || fail "$u@.service lacks lines of $u.service: $(tr '\n' ' ' <<<"$missing")"
+	sed "s|$sbindir/|$D$sbindir/|g" "$w" >"$T/verify/$u@1.service"
+	out=$(systemd-analyze verify "${manopt[@]}" "$T/verify/$u@1.service" 2>&1)
+	if [ $? != 0 ] || grep -q 'wlb' <<<"$out"; then
+		printf '%s\n' "$out" | sed 's/^/    verify: /' >&2
+		fail "$u@1.service: systemd-analyze verify complains"
+	fi
+	cp "$w" "$T/$u@1.service"
+	out=$(systemd-analyze security --offline=true --no-pager "$T/$u@1.service" 2>&1)
+	score=$(printf '%s\n' "$out" | sed -n 's/.*Overall exposure level for [^:]*: \([0-9][0-9.]*\).*/\1/p' | tail -n 1)
+	if [ -n "$score" ] && awk -v s="$score" -v m="$EXPOSURE_MAX" 'BEGIN { exit !(s + 0 <= m + 0) }'; then
+		ok "$u@.service: ExecStart with --worker=%i, no rules, bound to $u.service, verify clean, exposure $score"
+	else
+		fail "$u@.service: exposure ${score:-?} > $EXPOSURE_MAX"
+	fi
+done
+
 if [ "$fails" -gt 0 ]; then
 	echo "test-ops-units: $fails check(s) FAILED" >&2
 	exit 1
