@@ -162,15 +162,20 @@ static struct wlb_fp_key fp_arriving_key(const struct replicad *r, const struct 
 				   r->conf->replicad.service_address, f->key.server_port};
 }
 
+/* What the server sends to the client, as the origin in B. */
+static struct wlb_fp_key fp_leaving_key(const struct wlb_flow *f)
+{
+	return (struct wlb_fp_key){f->key.server.v4, f->key.server_port, f->key.client.v4,
+				   f->key.client_port};
+}
+
 /* A's client packets need nothing, but the rule that queues B's (same
  * address, same port) would take them: an element that keeps the
  * address spares them the queue.  B's get the origin's address, and
  * what the server sends as the origin passes untouched. */
 static void fp_install(struct replicad *r, struct wlb_flow *f)
 {
-	struct wlb_fp_key in = fp_arriving_key(r, f);
-	struct wlb_fp_key out = {f->key.server.v4, f->key.server_port, f->key.client.v4,
-				 f->key.client_port};
+	struct wlb_fp_key in = fp_arriving_key(r, f), out = fp_leaving_key(f);
 
 	if (!r->fp || f->state == WLB_MODE_C)
 		return;
@@ -198,9 +203,7 @@ static void fp_won(struct replicad *r, struct wlb_flow *f, const struct wlb_pkt 
 
 static void fp_remove(struct replicad *r, struct wlb_flow *f)
 {
-	struct wlb_fp_key in = fp_arriving_key(r, f);
-	struct wlb_fp_key out = {f->key.server.v4, f->key.server_port, f->key.client.v4,
-				 f->key.client_port};
+	struct wlb_fp_key in = fp_arriving_key(r, f), out = fp_leaving_key(f);
 
 	if (!(f->flags & RPD_FASTPATH))
 		return;

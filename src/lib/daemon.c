@@ -159,6 +159,22 @@ static uint16_t queue_of(const struct daemon_run *r)
 	return (uint16_t)(r->d->queue(r->conf) + r->worker);
 }
 
+/* optarg as a number 0..max, or -1 with the message. */
+static int number_arg(const struct daemon_run *r, const char *opt, long max, int *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(optarg, &end, 10);
+	if (errno || *end || end == optarg || v < 0 || v > max) {
+		fprintf(stderr, "%s: --%s: '%s' is not 0..%ld\n", r->d->name, opt, optarg, max);
+		return -1;
+	}
+	*out = (int)v;
+	return 0;
+}
+
 /* Returns -1 to go on, else an exit status. */
 static int parse_args(struct daemon_run *r, int argc, char **argv, bool *test_only)
 {
@@ -178,7 +194,6 @@ static int parse_args(struct daemon_run *r, int argc, char **argv, bool *test_on
 	};
 	bool use_syslog = false;
 	int prio = LOG_INFO, c;
-	char *end;
 
 	while ((c = getopt_long(argc, argv, "c:tq:s:w:vhV", opts, NULL)) != -1) {
 		switch (c) {
@@ -189,15 +204,8 @@ static int parse_args(struct daemon_run *r, int argc, char **argv, bool *test_on
 			*test_only = true;
 			break;
 		case 'q':
-			errno = 0;
-			long v = strtol(optarg, &end, 10);
-
-			if (errno || *end || v < 0 || v > 65535) {
-				fprintf(stderr, "%s: --queue: '%s' is not 0..65535\n", r->d->name,
-					optarg);
+			if (number_arg(r, "queue", 65535, &r->queue_override) < 0)
 				return 2;
-			}
-			r->queue_override = (int)v;
 			break;
 		case 's':
 			r->state_path = optarg;
@@ -212,15 +220,8 @@ static int parse_args(struct daemon_run *r, int argc, char **argv, bool *test_on
 			r->no_fastpath = true;
 			break;
 		case 'w':
-			errno = 0;
-			long w = strtol(optarg, &end, 10);
-
-			if (errno || *end || w < 0 || w >= WLB_CONF_MAX_WORKERS) {
-				fprintf(stderr, "%s: --worker: '%s' is not 0..%d\n", r->d->name,
-					optarg, WLB_CONF_MAX_WORKERS - 1);
+			if (number_arg(r, "worker", WLB_CONF_MAX_WORKERS - 1, &r->worker) < 0)
 				return 2;
-			}
-			r->worker = (int)w;
 			break;
 		case 'v':
 			prio = LOG_DEBUG;
@@ -373,7 +374,7 @@ static void dump_common(struct daemon_run *r, FILE *f)
 	fprintf(f, "# %s %s, config %s\n", r->d->name, PACKAGE_VERSION, r->conf->file);
 	fprintf(f, "nfq_queue                    %u\n", q);
 	fprintf(f, "worker                       %d\n", r->worker);
-	fprintf(f, "workers                      %u\n", r->d->workers(r->conf));
+	fprintf(f, "workers                      %u\n", r->workers);
 	fprintf(f, "nfq_packets                  %" PRIu64 "\n", s->packets);
 	fprintf(f, "nfq_enobufs                  %" PRIu64 "\n", s->enobufs);
 	fprintf(f, "nfq_bad_msgs                 %" PRIu64 "\n", s->bad_msgs);
@@ -631,7 +632,7 @@ static int open_io(struct daemon_run *r)
 		return -1;
 	}
 	wlb_notice("serving NFQUEUE %u (worker %d of %u, fail-open, maxlen %u%s)", o.queue,
-		   r->worker, r->d->workers(r->conf), o.maxlen, o.gso ? ", GSO" : "");
+		   r->worker, r->workers, o.maxlen, o.gso ? ", GSO" : "");
 	return 0;
 }
 
@@ -716,7 +717,7 @@ int wlb_daemon_main(const struct wlb_daemon *d, int argc, char **argv)
 	r.workers = d->workers(r.conf);
 	if ((unsigned)r.worker >= r.workers) {
 		fprintf(stderr, "%s: --worker=%d: %s sets workers = %u (0..%u)\n", d->name,
-			r.worker, r.conf->file, d->workers(r.conf), d->workers(r.conf) - 1u);
+			r.worker, r.conf->file, r.workers, r.workers - 1u);
 		status = 2;
 		goto out;
 	}

@@ -18,25 +18,16 @@
 set -uo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=check.sh
+. "$here/check.sh"
 srcdir=$(cd "$here/../.." && pwd)
 builddir=${LAB_BUILDDIR:-$srcdir}
 PROGRAMS="wlb-clientgw wlb-redirector wlb-replicad wlb-rules wlbctl"
 
 for p in $PROGRAMS; do
-	if [ ! -x "$builddir/src/$p" ]; then
-		echo "*** SKIP: test-ops-help-man: $builddir/src/$p is not built ***" >&2
-		exit 77
-	fi
+	[ -x "$builddir/src/$p" ] || skip "$builddir/src/$p is not built"
 done
 
-fails=0
-fail() {
-	printf 'FAIL: %s\n' "$*" >&2
-	fails=$((fails + 1))
-}
-ok() {
-	printf 'ok: %s\n' "$*" >&2
-}
 
 # help_specs: option lines of --help on stdin -> "-c,--config=FILE", one a line.
 help_specs() {

@@ -27,6 +27,8 @@
 set -uo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=check.sh
+. "$here/check.sh"
 # shellcheck source=lab.sh
 . "$here/lab.sh"
 # shellcheck source=wlb.sh
@@ -37,29 +39,12 @@ WD_SLACK_MS=500 # allowed lateness of a watchdog ping beyond WATCHDOG_USEC/2
 STEADY_S=4.5    # steady-state watch of the watchdog before the reloads
 LISTEN_MAX_S=60 # a listener never lives longer than this
 
-skip() {
-	{
-		echo "*****************************************************************"
-		echo "*** SKIP: test-ops-notify: $* ***"
-		echo "*****************************************************************"
-	} >&2
-	exit 77
-}
-
 [ "$(id -u)" = 0 ] || skip "needs root (network namespaces)"
 command -v python3 >/dev/null 2>&1 || skip "python3 not found (the notify socket listener)"
 for d in clientgw redirector replicad; do
 	[ -x "$(wlb_bin "wlb-$d")" ] || skip "$(wlb_bin "wlb-$d") is not built"
 done
 
-fails=0
-fail() {
-	printf 'FAIL: %s\n' "$*" >&2
-	fails=$((fails + 1))
-}
-ok() {
-	printf 'ok: %s\n' "$*" >&2
-}
 
 # ------------------------------------------------------------------ cleanup
 

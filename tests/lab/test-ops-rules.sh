@@ -33,19 +33,12 @@
 set -uo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=check.sh
+. "$here/check.sh"
 # shellcheck source=lab.sh
 . "$here/lab.sh"
 # shellcheck source=wlb.sh
 . "$here/wlb.sh"
-
-skip() {
-	{
-		echo "*****************************************************************"
-		echo "*** SKIP: test-ops-rules: $* ***"
-		echo "*****************************************************************"
-	} >&2
-	exit 77
-}
 
 [ "$(id -u)" = 0 ] || skip "needs root (network namespaces)"
 for t in ip nft iptables iptables-save iptables-restore; do
@@ -54,14 +47,6 @@ done
 RULES=$(wlb_bin wlb-rules)
 [ -x "$RULES" ] || skip "$RULES is not built"
 
-fails=0
-fail() {
-	printf 'FAIL: %s\n' "$*" >&2
-	fails=$((fails + 1))
-}
-ok() {
-	printf 'ok: %s\n' "$*" >&2
-}
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/wlbops-rules.XXXXXX") || exit 1
 LAB_DIR=$T

@@ -33,19 +33,12 @@
 set -uo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=check.sh
+. "$here/check.sh"
 srcdir=$(cd "$here/../.." && pwd)
 builddir=${LAB_BUILDDIR:-$srcdir}
 EXPOSURE_MAX=${WLB_UNIT_EXPOSURE_MAX:-2.7}
 UNITS="wlb-clientgw wlb-redirector wlb-replicad"
-
-skip() {
-	{
-		echo "*****************************************************************"
-		echo "*** SKIP: test-ops-units: $* ***"
-		echo "*****************************************************************"
-	} >&2
-	exit 77
-}
 
 command -v systemd-analyze >/dev/null 2>&1 || skip "systemd-analyze not found (apt-get install systemd)"
 command -v make >/dev/null 2>&1 || skip "make not found"
@@ -54,14 +47,6 @@ if ! grep -q -- '--offline' <<<"$(systemd-analyze security --help 2>/dev/null)";
 	skip "this systemd-analyze has no 'security --offline' (systemd >= 250 needed)"
 fi
 
-fails=0
-fail() {
-	printf 'FAIL: %s\n' "$*" >&2
-	fails=$((fails + 1))
-}
-ok() {
-	printf 'ok: %s\n' "$*" >&2
-}
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/wlbops-units.XXXXXX") || exit 1
 trap 'case "$T" in */wlbops-units.??????) rm -rf "$T" ;; esac' EXIT

@@ -2649,24 +2649,13 @@ static void teardown_fp(void)
 
 static struct wlb_fp_key fpk(const char *s, uint16_t sport, const char *d, uint16_t dport)
 {
-	return (struct wlb_fp_key){tp_addr(s), tp_port(sport), tp_addr(d), tp_port(dport)};
+	return tp_fp_key(s, sport, d, dport);
 }
 
-/* Queued change i is kind on map m for key k (value v for an add). */
 static void expect_op(unsigned i, enum wlb_fp_op_kind kind, enum wlb_fp_map m, struct wlb_fp_key k,
 		      const char *v)
 {
-	const struct wlb_fp_op *op = &fp->ops[i];
-
-	ck_assert_uint_lt(i, fp->n_ops);
-	ck_assert_uint_eq(op->kind, kind);
-	ck_assert_uint_eq(op->map, m);
-	ck_assert_uint_eq(op->key.saddr, k.saddr);
-	ck_assert_uint_eq(op->key.sport, k.sport);
-	ck_assert_uint_eq(op->key.daddr, k.daddr);
-	ck_assert_uint_eq(op->key.dport, k.dport);
-	if (v)
-		ck_assert_uint_eq(op->value, tp_addr(v));
+	tp_assert_fp_op(fp, i, kind, m, k, v);
 }
 
 /* The client's ACKs of a transfer, enough to earn the fast path: none

@@ -1848,17 +1848,7 @@ static void teardown_fp(void)
 static void expect_op(unsigned i, enum wlb_fp_op_kind kind, enum wlb_fp_map m, const char *s,
 		      uint16_t sport, const char *d, uint16_t dport, const char *v)
 {
-	const struct wlb_fp_op *op = &fp->ops[i];
-
-	ck_assert_uint_lt(i, fp->n_ops);
-	ck_assert_uint_eq(op->kind, kind);
-	ck_assert_uint_eq(op->map, m);
-	ck_assert_uint_eq(op->key.saddr, tp_addr(s));
-	ck_assert_uint_eq(op->key.sport, tp_port(sport));
-	ck_assert_uint_eq(op->key.daddr, tp_addr(d));
-	ck_assert_uint_eq(op->key.dport, tp_port(dport));
-	if (v)
-		ck_assert_uint_eq(op->value, tp_addr(v));
+	tp_assert_fp_op(fp, i, kind, m, tp_fp_key(s, sport, d, dport), v);
 }
 
 /* A: the client's packets keep their address but skip the queue that B's

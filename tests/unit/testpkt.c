@@ -313,6 +313,29 @@ void tp_assert_counter_lines(const char *dump, const char *const *names, const u
 	}
 }
 
+/* ------------------------------------------------------- the fast path */
+
+struct wlb_fp_key tp_fp_key(const char *saddr, uint16_t sport, const char *daddr, uint16_t dport)
+{
+	return (struct wlb_fp_key){tp_addr(saddr), tp_port(sport), tp_addr(daddr), tp_port(dport)};
+}
+
+void tp_assert_fp_op(const struct wlb_fp *fp, unsigned i, enum wlb_fp_op_kind kind,
+		     enum wlb_fp_map m, struct wlb_fp_key k, const char *value)
+{
+	const struct wlb_fp_op *op = &fp->ops[i];
+
+	ck_assert_uint_lt(i, fp->n_ops);
+	ck_assert_uint_eq(op->kind, kind);
+	ck_assert_uint_eq(op->map, m);
+	ck_assert_uint_eq(op->key.saddr, k.saddr);
+	ck_assert_uint_eq(op->key.sport, k.sport);
+	ck_assert_uint_eq(op->key.daddr, k.daddr);
+	ck_assert_uint_eq(op->key.dport, k.dport);
+	if (value)
+		ck_assert_uint_eq(op->value, tp_addr(value));
+}
+
 /* --------------------------------------------------------------- harness */
 
 struct wlb_conf *tp_conf(const char *text, unsigned need)

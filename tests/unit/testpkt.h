@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "fastpath.h"
 #include "pkt.h"
 
 struct wlb_action;
@@ -120,6 +121,15 @@ uint64_t tp_counters_sum(const uint64_t *c, unsigned n);
 /* The dump has the line wlb_counters_print() writes for each of n counters. */
 void tp_assert_counter_lines(const char *dump, const char *const *names, const uint64_t *c,
 			     unsigned n);
+
+/* ------------------------------------------------------- the fast path */
+
+/* A fast-path key from dotted quads and host-order ports. */
+struct wlb_fp_key tp_fp_key(const char *saddr, uint16_t sport, const char *daddr, uint16_t dport);
+/* The change queued at i in fp is kind on map m for key k, and, when
+ * value is not NULL, sets that address. */
+void tp_assert_fp_op(const struct wlb_fp *fp, unsigned i, enum wlb_fp_op_kind kind,
+		     enum wlb_fp_map m, struct wlb_fp_key k, const char *value);
 
 /* --------------------------------------------------------------- harness */
 
