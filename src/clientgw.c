@@ -71,21 +71,11 @@ void clientgw_reconfigure(struct clientgw *gw, const struct wlb_conf *c)
 
 static struct wlb_flow_key key_of(const struct wlb_pkt *p, bool from_client)
 {
-	struct wlb_flow_key k;
-
-	memset(&k, 0, sizeof(k));
-	if (from_client) {
-		k.client.v4 = wlb_ip_saddr(p);
-		k.server.v4 = wlb_ip_daddr(p);
-		k.client_port = wlb_tcp_sport(p);
-		k.server_port = wlb_tcp_dport(p);
-	} else {
-		k.client.v4 = wlb_ip_daddr(p);
-		k.server.v4 = wlb_ip_saddr(p);
-		k.client_port = wlb_tcp_dport(p);
-		k.server_port = wlb_tcp_sport(p);
-	}
-	return k;
+	if (from_client)
+		return (struct wlb_flow_key){
+			{wlb_ip_saddr(p)}, {wlb_ip_daddr(p)}, wlb_tcp_sport(p), wlb_tcp_dport(p)};
+	return (struct wlb_flow_key){
+		{wlb_ip_daddr(p)}, {wlb_ip_saddr(p)}, wlb_tcp_dport(p), wlb_tcp_sport(p)};
 }
 
 static enum wlb_mode flow_mode(const struct wlb_flow *f)
@@ -477,6 +467,11 @@ static void track_close(struct clientgw *gw, struct wlb_flow *f, const struct wl
 {
 	const struct wlb_clientgw_conf *cc = &gw->conf->clientgw;
 
+	/* the common case first: a segment of an open connection */
+	if (!(p->flags & (WLB_TCP_FIN | WLB_TCP_RST)) && !(f->flags & CGW_CLOSING)) {
+		wlb_flow_touch(gw->flows, f, now, cc->idle_ms);
+		return;
+	}
 	if (p->flags & WLB_TCP_FIN)
 		f->flags |= from_client ? CGW_FIN_CLIENT : CGW_FIN_SERVER;
 	if ((p->flags & WLB_TCP_RST) ||

@@ -87,26 +87,11 @@ void wlb_action_free(struct wlb_action *a)
 	free(a);
 }
 
-void wlb_action_reset(struct wlb_action *a)
-{
-	a->verdict = WLB_ACCEPT;
-	a->out = NULL;
-	a->out_len = 0;
-	a->n_emit = 0;
-}
-
 struct wlb_emit *wlb_action_emit(struct wlb_action *a)
 {
 	if (a->n_emit >= WLB_EMIT_MAX)
 		return NULL;
 	return &a->emit[a->n_emit++];
-}
-
-void wlb_action_mangle(struct wlb_action *a, const uint8_t *pkt, size_t len)
-{
-	a->verdict = WLB_MANGLE;
-	a->out = pkt;
-	a->out_len = (uint32_t)len;
 }
 
 /* ----------------------------------------------------------------- options */

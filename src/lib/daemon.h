@@ -39,10 +39,24 @@ struct wlb_action {
 
 struct wlb_action *wlb_action_new(void);
 void wlb_action_free(struct wlb_action *a);
-void wlb_action_reset(struct wlb_action *a);
 /* The next free emit slot, or NULL when all are used. */
 struct wlb_emit *wlb_action_emit(struct wlb_action *a);
-void wlb_action_mangle(struct wlb_action *a, const uint8_t *pkt, size_t len);
+
+/* Inline: both run for every packet, and a call costs more than they do. */
+static inline void wlb_action_reset(struct wlb_action *a)
+{
+	a->verdict = WLB_ACCEPT;
+	a->out = NULL;
+	a->out_len = 0;
+	a->n_emit = 0;
+}
+
+static inline void wlb_action_mangle(struct wlb_action *a, const uint8_t *pkt, size_t len)
+{
+	a->verdict = WLB_MANGLE;
+	a->out = pkt;
+	a->out_len = (uint32_t)len;
+}
 
 struct wlb_ctl_req;
 struct wlb_ctl_out;

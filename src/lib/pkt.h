@@ -128,7 +128,15 @@ static inline bool wlb_tcp_is_synack(const struct wlb_pkt *p)
 
 /* --- checksums (RFC 1071 sums, RFC 1624 incremental updates) --- */
 uint32_t wlb_csum_add(uint32_t sum, const void *buf, size_t len);
-uint16_t wlb_csum_fold(uint32_t sum);
+/* Two end-around carries fold any 32-bit sum: the first leaves at most
+ * 0x1fffe, the second at most 0xffff.  Returns the complement. */
+static inline uint16_t wlb_csum_fold(uint32_t sum)
+{
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum += sum >> 16;
+	return (uint16_t)~sum;
+}
+
 /* Update a stored checksum field for a 16/32-bit field changing old -> new
  * (values as they sit in memory). RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m'). */
 void wlb_csum_replace2(uint8_t *check, uint16_t old, uint16_t new);
@@ -141,8 +149,41 @@ void wlb_pkt_csum_fill(struct wlb_pkt *p);
 bool wlb_pkt_csum_ok(const struct wlb_pkt *p);
 
 /* --- rewrites, each fixing both checksums incrementally --- */
-void wlb_pkt_set_saddr(struct wlb_pkt *p, uint32_t addr);
-void wlb_pkt_set_daddr(struct wlb_pkt *p, uint32_t addr);
+/* Add an RFC 1624 difference (~m + m', unfolded) to a stored checksum. */
+static inline void wlb_csum_apply(uint8_t *check, uint32_t diff)
+{
+	uint16_t c;
+
+	memcpy(&c, check, 2);
+	c = wlb_csum_fold(diff + (uint16_t)~c);
+	memcpy(check, &c, 2);
+}
+
+/* Inline, as the one edit of every translated packet.  One difference
+ * serves both checksums: TCP's covers the address through the
+ * pseudo-header. */
+static inline void wlb_pkt_set_addr_at(struct wlb_pkt *p, unsigned off, uint32_t addr)
+{
+	uint32_t old, diff;
+
+	memcpy(&old, p->data + off, 4);
+	diff = (uint32_t)(uint16_t)~old + (uint16_t) ~(old >> 16) + (addr & 0xffff) + (addr >> 16);
+	memcpy(p->data + off, &addr, 4);
+	wlb_csum_apply(p->data + 10, diff);
+	if (p->thl)
+		wlb_csum_apply(p->data + p->ihl + 16, diff);
+}
+
+static inline void wlb_pkt_set_saddr(struct wlb_pkt *p, uint32_t addr)
+{
+	wlb_pkt_set_addr_at(p, 12, addr);
+}
+
+static inline void wlb_pkt_set_daddr(struct wlb_pkt *p, uint32_t addr)
+{
+	wlb_pkt_set_addr_at(p, 16, addr);
+}
+
 void wlb_pkt_set_sport(struct wlb_pkt *p, uint16_t port);
 void wlb_pkt_set_dport(struct wlb_pkt *p, uint16_t port);
 

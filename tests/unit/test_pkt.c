@@ -206,6 +206,38 @@ START_TEST(parse_bad_ip_options)
 }
 END_TEST
 
+/* The parser takes NOP, NOP, timestamps at a glance; every other 12-byte
+ * list must still be walked and judged the same way as before. */
+START_TEST(parse_data_options_glance_and_walk)
+{
+	static const struct {
+		uint8_t opt[12];
+		int err;
+	} cases[] = {
+		{{1, 1, 8, 10, 1, 2, 3, 4, 5, 6, 7, 8}, WLB_PKT_OK},
+		{{1, 1, 8, 11, 1, 2, 3, 4, 5, 6, 7, 8}, WLB_PKT_BAD_TCPOPT},
+		{{1, 1, 5, 10, 1, 2, 3, 4, 5, 6, 7, 8}, WLB_PKT_OK},
+		{{1, 1, 5, 1, 0, 0, 0, 0, 0, 0, 0, 0}, WLB_PKT_BAD_TCPOPT},
+		{{8, 10, 1, 2, 3, 4, 5, 6, 7, 8, 1, 1}, WLB_PKT_OK},
+		{{1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 30}, WLB_PKT_BAD_TCPOPT},
+	};
+	static const uint8_t nops[12] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+	struct tp_opts o = {
+		.sport = 40000, .dport = 80, .flags = WLB_TCP_ACK, .opts = nops, .optlen = 12};
+	struct wlb_pkt p;
+
+	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t len = tp_build(buf, sizeof(buf), &o);
+
+		memcpy(buf + 40, cases[i].opt, 12);
+
+		ck_assert_msg(wlb_pkt_parse(&p, buf, len, sizeof(buf)) == cases[i].err, "case %u",
+			      i);
+		ck_assert_uint_eq(p.thl, cases[i].err ? 0 : 32);
+	}
+}
+END_TEST
+
 START_TEST(parse_random_bytes_never_crash)
 {
 	/* Random garbage must give an error or a consistent parse, never a
@@ -605,6 +637,7 @@ static Suite *pkt_suite(void)
 	tcase_add_test(tc, parse_trims_padding);
 	tcase_add_loop_test(tc, parse_malformed, 0, sizeof(bad_cases) / sizeof(bad_cases[0]));
 	tcase_add_test(tc, parse_bad_ip_options);
+	tcase_add_test(tc, parse_data_options_glance_and_walk);
 	tcase_add_test(tc, parse_random_bytes_never_crash);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("checksum");
