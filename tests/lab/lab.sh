@@ -396,6 +396,8 @@ http {
         server_name _;
         root $LAB_DIR/www;
         index index.html;
+        # who served: the benchmark checks the race it meant to measure
+        add_header X-Lab-Host $1 always;
         location = /name {
             default_type text/plain;
             return 200 "$1\n";
