@@ -693,9 +693,9 @@ void clientgw_dump(struct clientgw *gw, FILE *f, uint64_t now_ms)
 
 	wlb_counters_print(f, clientgw_counter_names, gw->c, clientgw_NCOUNTERS);
 	wlb_flow_stats(gw->flows, &st);
-	fprintf(f, "flows                        %u\n", st.count);
-	fprintf(f, "flows_capacity               %u\n", st.capacity);
-	fprintf(f, "flows_evicted                %" PRIu64 "\n", st.evicted);
-	fprintf(f, "flows_expired                %" PRIu64 "\n", st.expired);
+	wlb_counter_print(f, "flows", st.count);
+	wlb_counter_print(f, "flows_capacity", st.capacity);
+	wlb_counter_print(f, "flows_evicted", st.evicted);
+	wlb_counter_print(f, "flows_expired", st.expired);
 	wlb_flow_foreach(gw->flows, now_ms, dump_flow, f);
 }

@@ -456,8 +456,8 @@ void replicad_dump(struct replicad *r, FILE *f, uint64_t now_ms)
 	wlb_counters_print(f, replicad_counter_names, r->c, replicad_NCOUNTERS);
 	wlb_flow_stats(r->flows, &st);
 	fprintf(f, "state                        %s\n", wlb_replica_state_name(r->state));
-	fprintf(f, "busy                         %u\n", r->busy);
-	fprintf(f, "established                  %u\n", r->established);
+	wlb_counter_print(f, "busy", r->busy);
+	wlb_counter_print(f, "established", r->established);
 	fprintf(f, "load1                        %.2f\n", r->load1);
-	fprintf(f, "pending_nonces               %u\n", st.count);
+	wlb_counter_print(f, "pending_nonces", st.count);
 }

@@ -79,69 +79,29 @@ static void forget(void *self, struct wlb_flow *f)
 	clientgw_forget(self, f);
 }
 
-static void flow_counts(struct clientgw *gw, struct wlb_ctl_out *out, bool all)
-{
-	struct wlb_flow_stats st;
-
-	wlb_flow_stats(gw->flows, &st);
-	wlb_ctl_kv_u64(out, "flows", st.count);
-	wlb_ctl_kv_u64(out, "flows_capacity", st.capacity);
-	if (!all)
-		return;
-	wlb_ctl_kv_u64(out, "flows_evicted", st.evicted);
-	wlb_ctl_kv_u64(out, "flows_expired", st.expired);
-}
-
-struct flow_list {
-	struct wlb_ctl_out *out;
-	bool filtered;
-	uint32_t addr; /* the filter: client, server or winner */
-	uint64_t omitted;
-};
-
-static void list_flow(const struct wlb_flow *f, void *arg)
+static void flow_cells(struct wlb_ctl_out *out, const struct wlb_flow *f)
 {
 	static const char *const states[] = {"pending", "direct", "replica"};
-	struct flow_list *l = arg;
 	bool decided = f->state != CGW_PENDING;
-	char c[WLB_CTL_ENDPOINT_LEN], s[WLB_CTL_ENDPOINT_LEN], w[INET_ADDRSTRLEN];
+	char w[INET_ADDRSTRLEN];
 
-	if (l->filtered && f->key.client.v4 != l->addr && f->key.server.v4 != l->addr &&
-	    !(decided && f->peer.v4 == l->addr))
-		return;
-	if (!wlb_ctl_room(l->out)) {
-		l->omitted++;
-		return;
-	}
-	wlb_ctl_endpoint(c, f->key.client.v4, f->key.client_port);
-	wlb_ctl_endpoint(s, f->key.server.v4, f->key.server_port);
-	wlb_ctl_row_begin(l->out);
-	wlb_ctl_cell_str(l->out, c);
-	wlb_ctl_cell_str(l->out, s);
-	wlb_ctl_cell_str(l->out, states[f->state % 3]);
-	wlb_ctl_cell_str(l->out, wlb_mode_name((f->flags & CGW_MODE_MASK) >> CGW_MODE_SHIFT));
-	wlb_ctl_cell_str(l->out, decided ? inet_ntop(AF_INET, &f->peer.v4, w, sizeof(w)) : NULL);
-	wlb_ctl_cell_bool(l->out, f->flags & CGW_CLOSING);
-	wlb_ctl_row_end(l->out);
+	wlb_ctl_cell_str(out, states[f->state % 3]);
+	wlb_ctl_cell_str(out, wlb_mode_name((f->flags & CGW_MODE_MASK) >> CGW_MODE_SHIFT));
+	wlb_ctl_cell_str(out, decided ? inet_ntop(AF_INET, &f->peer.v4, w, sizeof(w)) : NULL);
+	wlb_ctl_cell_bool(out, f->flags & CGW_CLOSING);
 }
 
-static int list_flows(struct clientgw *gw, const struct wlb_ctl_req *req, struct wlb_ctl_out *out,
-		      uint64_t now_ms)
+/* the filter address also finds the connections a replica won */
+static bool flow_names(const struct wlb_flow *f, uint32_t addr)
 {
-	static const struct wlb_ctl_col cols[] = {
-		{"client", 21}, {"server", 21}, {"state", 7},
-		{"config", 6},	{"winner", 15}, {"closing", 0},
-	};
-	struct flow_list l = {.out = out, .filtered = req->argc == 2};
-
-	if (req->argc > 2 || (l.filtered && wlb_ctl_parse_addr(req->argv[1], &l.addr) < 0))
-		return wlb_ctl_fail(out, WLB_CTL_USAGE, "usage: flows [ADDRESS]");
-	wlb_ctl_table_begin(out, "flows", cols, 6);
-	wlb_flow_foreach(gw->flows, now_ms, list_flow, &l);
-	wlb_ctl_table_end(out);
-	wlb_ctl_table_omitted(out, l.omitted);
-	return WLB_CTL_DONE;
+	return f->state != CGW_PENDING && f->peer.v4 == addr;
 }
+
+static const struct wlb_ctl_col flow_cols[] = {
+	{"client", 21}, {"server", 21}, {"state", 7}, {"config", 6}, {"winner", 15}, {"closing", 0},
+};
+
+static const struct wlb_ctl_flow_view flow_view = {flow_cols, 6, flow_cells, flow_names};
 
 static int control(void *self, const struct wlb_ctl_req *req, struct wlb_ctl_out *out,
 		   uint64_t now_ms)
@@ -150,12 +110,12 @@ static int control(void *self, const struct wlb_ctl_req *req, struct wlb_ctl_out
 	const char *cmd = req->argv[0];
 
 	if (!strcmp(cmd, "status")) {
-		flow_counts(gw, out, false);
+		wlb_ctl_flow_counts(out, gw->flows, false);
 	} else if (!strcmp(cmd, "counters")) {
 		wlb_ctl_kv_counters(out, clientgw_counter_names, gw->c, clientgw_NCOUNTERS);
-		flow_counts(gw, out, true);
+		wlb_ctl_flow_counts(out, gw->flows, true);
 	} else if (!strcmp(cmd, "flows")) {
-		return list_flows(gw, req, out, now_ms);
+		return wlb_ctl_flows(out, gw->flows, req, now_ms, &flow_view);
 	} else if (!strcmp(cmd, "replicas")) {
 		if (req->argc > 1)
 			return wlb_ctl_fail(out, WLB_CTL_USAGE, "replicas takes no argument");

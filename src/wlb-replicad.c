@@ -142,15 +142,6 @@ static void forget(void *self, struct wlb_flow *f)
 	replicad_forget(self, f);
 }
 
-static void flow_counts(struct replicad *r, struct wlb_ctl_out *out)
-{
-	struct wlb_flow_stats st;
-
-	wlb_flow_stats(r->flows, &st);
-	wlb_ctl_kv_u64(out, "flows", st.count);
-	wlb_ctl_kv_u64(out, "flows_capacity", st.capacity);
-}
-
 static void replica_state(struct replicad *r, struct wlb_ctl_out *out)
 {
 	wlb_ctl_kv_str(out, "state", wlb_replica_state_name(r->state));
@@ -186,53 +177,20 @@ static void set_state(struct replicad *r, enum wlb_replica_state st, struct wlb_
 	wlb_ctl_kv_str(out, "previous_state", wlb_replica_state_name(was));
 }
 
-struct flow_list {
-	struct wlb_ctl_out *out;
-	bool filtered;
-	uint32_t addr; /* the filter: client or server */
-	uint64_t omitted;
-};
-
-static void list_flow(const struct wlb_flow *f, void *arg)
+static void flow_cells(struct wlb_ctl_out *out, const struct wlb_flow *f)
 {
-	struct flow_list *l = arg;
-	char c[WLB_CTL_ENDPOINT_LEN], s[WLB_CTL_ENDPOINT_LEN];
-
-	if (l->filtered && f->key.client.v4 != l->addr && f->key.server.v4 != l->addr)
-		return;
-	if (!wlb_ctl_room(l->out)) {
-		l->omitted++;
-		return;
-	}
-	wlb_ctl_endpoint(c, f->key.client.v4, f->key.client_port);
-	wlb_ctl_endpoint(s, f->key.server.v4, f->key.server_port);
-	wlb_ctl_row_begin(l->out);
-	wlb_ctl_cell_str(l->out, c);
-	wlb_ctl_cell_str(l->out, s);
 	/* pending: a SYN answered, its echo kept (A: until flow_timeout);
 	 * carried: a B or C connection after its SYN-ACK */
-	wlb_ctl_cell_str(l->out, f->cls == WLB_FLOW_SETTLED ? "carried" : "pending");
-	wlb_ctl_cell_str(l->out, wlb_mode_name(f->state));
-	wlb_ctl_cell_bool(l->out, f->flags & RPD_CLOSING);
-	wlb_ctl_row_end(l->out);
+	wlb_ctl_cell_str(out, f->cls == WLB_FLOW_SETTLED ? "carried" : "pending");
+	wlb_ctl_cell_str(out, wlb_mode_name(f->state));
+	wlb_ctl_cell_bool(out, f->flags & RPD_CLOSING);
 }
 
-static int list_flows(struct replicad *r, const struct wlb_ctl_req *req, struct wlb_ctl_out *out,
-		      uint64_t now_ms)
-{
-	static const struct wlb_ctl_col cols[] = {
-		{"client", 21}, {"server", 21}, {"state", 7}, {"config", 6}, {"closing", 0},
-	};
-	struct flow_list l = {.out = out, .filtered = req->argc == 2};
+static const struct wlb_ctl_col flow_cols[] = {
+	{"client", 21}, {"server", 21}, {"state", 7}, {"config", 6}, {"closing", 0},
+};
 
-	if (req->argc > 2 || (l.filtered && wlb_ctl_parse_addr(req->argv[1], &l.addr) < 0))
-		return wlb_ctl_fail(out, WLB_CTL_USAGE, "usage: flows [ADDRESS]");
-	wlb_ctl_table_begin(out, "flows", cols, 5);
-	wlb_flow_foreach(r->flows, now_ms, list_flow, &l);
-	wlb_ctl_table_end(out);
-	wlb_ctl_table_omitted(out, l.omitted);
-	return WLB_CTL_DONE;
-}
+static const struct wlb_ctl_flow_view flow_view = {flow_cols, 5, flow_cells, NULL};
 
 /* The commands without arguments; flows and flush take theirs. */
 enum replicad_cmd { CMD_STATUS, CMD_COUNTERS, CMD_REPLICAS, CMD_DRAIN, CMD_ENABLE, NCMD };
@@ -246,7 +204,7 @@ static int control(void *self, const struct wlb_ctl_req *req, struct wlb_ctl_out
 	unsigned i = 0;
 
 	if (!strcmp(cmd, "flows"))
-		return list_flows(r, req, out, now_ms);
+		return wlb_ctl_flows(out, r->flows, req, now_ms, &flow_view);
 	if (!strcmp(cmd, "flush"))
 		return wlb_ctl_flush(out, r->flows, req, now_ms, forget, r);
 	while (i < NCMD && strcmp(cmd, plain_cmds[i]))
@@ -258,11 +216,11 @@ static int control(void *self, const struct wlb_ctl_req *req, struct wlb_ctl_out
 	switch (i) {
 	case CMD_STATUS:
 		replica_state(r, out);
-		flow_counts(r, out);
+		wlb_ctl_flow_counts(out, r->flows, false);
 		break;
 	case CMD_COUNTERS:
 		wlb_ctl_kv_counters(out, replicad_counter_names, r->c, replicad_NCOUNTERS);
-		flow_counts(r, out);
+		wlb_ctl_flow_counts(out, r->flows, false);
 		break;
 	case CMD_REPLICAS:
 		replica_details(r, out);

@@ -26,5 +26,7 @@
 
 /* One "name value" line per counter, for the state file and logs. */
 void wlb_counters_print(FILE *f, const char *const *names, const uint64_t *v, unsigned n);
+/* One such line for a single value. */
+void wlb_counter_print(FILE *f, const char *name, uint64_t v);
 
 #endif

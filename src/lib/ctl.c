@@ -471,3 +471,59 @@ int wlb_ctl_flush(struct wlb_ctl_out *o, struct wlb_flow_table *t, const struct 
 	wlb_ctl_kv_str(o, "flushed_server", s);
 	return WLB_CTL_DONE;
 }
+
+void wlb_ctl_flow_counts(struct wlb_ctl_out *o, struct wlb_flow_table *t, bool all)
+{
+	struct wlb_flow_stats st;
+
+	wlb_flow_stats(t, &st);
+	wlb_ctl_kv_u64(o, "flows", st.count);
+	wlb_ctl_kv_u64(o, "flows_capacity", st.capacity);
+	if (!all)
+		return;
+	wlb_ctl_kv_u64(o, "flows_evicted", st.evicted);
+	wlb_ctl_kv_u64(o, "flows_expired", st.expired);
+}
+
+struct flow_list {
+	struct wlb_ctl_out *out;
+	const struct wlb_ctl_flow_view *v;
+	bool filtered;
+	uint32_t addr;
+	uint64_t omitted;
+};
+
+static void list_flow(const struct wlb_flow *f, void *arg)
+{
+	struct flow_list *l = arg;
+	char c[WLB_CTL_ENDPOINT_LEN], s[WLB_CTL_ENDPOINT_LEN];
+
+	if (l->filtered && f->key.client.v4 != l->addr && f->key.server.v4 != l->addr &&
+	    !(l->v->names && l->v->names(f, l->addr)))
+		return;
+	if (!wlb_ctl_room(l->out)) {
+		l->omitted++;
+		return;
+	}
+	wlb_ctl_endpoint(c, f->key.client.v4, f->key.client_port);
+	wlb_ctl_endpoint(s, f->key.server.v4, f->key.server_port);
+	wlb_ctl_row_begin(l->out);
+	wlb_ctl_cell_str(l->out, c);
+	wlb_ctl_cell_str(l->out, s);
+	l->v->cells(l->out, f);
+	wlb_ctl_row_end(l->out);
+}
+
+int wlb_ctl_flows(struct wlb_ctl_out *o, struct wlb_flow_table *t, const struct wlb_ctl_req *req,
+		  uint64_t now_ms, const struct wlb_ctl_flow_view *v)
+{
+	struct flow_list l = {.out = o, .v = v, .filtered = req->argc == 2};
+
+	if (req->argc > 2 || (l.filtered && wlb_ctl_parse_addr(req->argv[1], &l.addr) < 0))
+		return wlb_ctl_fail(o, WLB_CTL_USAGE, "usage: flows [ADDRESS]");
+	wlb_ctl_table_begin(o, "flows", v->cols, v->n_cols);
+	wlb_flow_foreach(t, now_ms, list_flow, &l);
+	wlb_ctl_table_end(o);
+	wlb_ctl_table_omitted(o, l.omitted);
+	return WLB_CTL_DONE;
+}

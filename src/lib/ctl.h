@@ -137,5 +137,18 @@ void wlb_ctl_services(struct wlb_ctl_out *o, const struct wlb_conf *c);
  * from the table t, and whatever the kernel holds for it. */
 int wlb_ctl_flush(struct wlb_ctl_out *o, struct wlb_flow_table *t, const struct wlb_ctl_req *req,
 		  uint64_t now_ms, void (*forget)(void *self, struct wlb_flow *f), void *self);
+/* "flows" and "counters": the table's size; all adds evictions and expiries. */
+void wlb_ctl_flow_counts(struct wlb_ctl_out *o, struct wlb_flow_table *t, bool all);
+/* "flows [ADDRESS]": a row per flow, client and server first; the policy
+ * writes the other cells.  With an address, only the flows whose client or
+ * server it is, or that names() (may be NULL) says it names otherwise. */
+struct wlb_ctl_flow_view {
+	const struct wlb_ctl_col *cols; /* "client" and "server" first */
+	unsigned n_cols;
+	void (*cells)(struct wlb_ctl_out *o, const struct wlb_flow *f);
+	bool (*names)(const struct wlb_flow *f, uint32_t addr);
+};
+int wlb_ctl_flows(struct wlb_ctl_out *o, struct wlb_flow_table *t, const struct wlb_ctl_req *req,
+		  uint64_t now_ms, const struct wlb_ctl_flow_view *v);
 
 #endif

@@ -15,6 +15,7 @@
 #include <sys/timerfd.h>
 #include <arpa/inet.h>
 
+#include "counters.h"
 #include "ctl.h"
 #include "ctlsrv.h"
 #include "daemon.h"
@@ -339,13 +340,13 @@ static void dump_fp(const struct daemon_run *r, FILE *f)
 {
 	const struct wlb_fp_stats *s = &r->fp->st;
 
-	fprintf(f, "fastpath_added               %" PRIu64 "\n", s->added);
-	fprintf(f, "fastpath_deleted             %" PRIu64 "\n", s->deleted);
-	fprintf(f, "fastpath_transactions        %" PRIu64 "\n", s->transactions);
-	fprintf(f, "fastpath_refused             %" PRIu64 "\n", s->refused);
-	fprintf(f, "fastpath_gone                %" PRIu64 "\n", s->gone);
-	fprintf(f, "fastpath_read_back           %" PRIu64 "\n", s->dumped);
-	fprintf(f, "fastpath_failures            %" PRIu64 "\n", s->failures);
+	wlb_counter_print(f, "fastpath_added", s->added);
+	wlb_counter_print(f, "fastpath_deleted", s->deleted);
+	wlb_counter_print(f, "fastpath_transactions", s->transactions);
+	wlb_counter_print(f, "fastpath_refused", s->refused);
+	wlb_counter_print(f, "fastpath_gone", s->gone);
+	wlb_counter_print(f, "fastpath_read_back", s->dumped);
+	wlb_counter_print(f, "fastpath_failures", s->failures);
 }
 
 /* ------------------------------------------------------------------- state */
@@ -357,20 +358,20 @@ static void dump_common(struct daemon_run *r, FILE *f)
 	uint16_t q = queue_of(r);
 
 	fprintf(f, "# %s %s, config %s\n", r->d->name, PACKAGE_VERSION, r->conf->file);
-	fprintf(f, "nfq_queue                    %u\n", q);
-	fprintf(f, "worker                       %d\n", r->worker);
-	fprintf(f, "workers                      %u\n", r->workers);
-	fprintf(f, "nfq_packets                  %" PRIu64 "\n", s->packets);
-	fprintf(f, "nfq_enobufs                  %" PRIu64 "\n", s->enobufs);
-	fprintf(f, "nfq_bad_msgs                 %" PRIu64 "\n", s->bad_msgs);
-	fprintf(f, "nfq_verdicts                 %" PRIu64 "\n", s->verdicts);
-	fprintf(f, "nfq_batches                  %" PRIu64 "\n", s->batches);
-	fprintf(f, "nfq_send_errors              %" PRIu64 "\n", s->send_errors);
-	fprintf(f, "nfq_verdict_errors           %" PRIu64 "\n", s->verdict_errors);
+	wlb_counter_print(f, "nfq_queue", q);
+	wlb_counter_print(f, "worker", r->worker);
+	wlb_counter_print(f, "workers", r->workers);
+	wlb_counter_print(f, "nfq_packets", s->packets);
+	wlb_counter_print(f, "nfq_enobufs", s->enobufs);
+	wlb_counter_print(f, "nfq_bad_msgs", s->bad_msgs);
+	wlb_counter_print(f, "nfq_verdicts", s->verdicts);
+	wlb_counter_print(f, "nfq_batches", s->batches);
+	wlb_counter_print(f, "nfq_send_errors", s->send_errors);
+	wlb_counter_print(f, "nfq_verdict_errors", s->verdict_errors);
 	if (wlb_nfq_kstats(q, &ks) == 0) {
-		fprintf(f, "kernel_queue_total           %" PRIu64 "\n", ks.queue_total);
-		fprintf(f, "kernel_queue_dropped         %" PRIu64 "\n", ks.queue_dropped);
-		fprintf(f, "kernel_user_dropped          %" PRIu64 "\n", ks.user_dropped);
+		wlb_counter_print(f, "kernel_queue_total", ks.queue_total);
+		wlb_counter_print(f, "kernel_queue_dropped", ks.queue_dropped);
+		wlb_counter_print(f, "kernel_user_dropped", ks.user_dropped);
 	}
 	static const char *const hooks[5] = {"prerouting", "input", "forward", "output",
 					     "postrouting"};
@@ -378,11 +379,11 @@ static void dump_common(struct daemon_run *r, FILE *f)
 	for (unsigned i = 0; i < 5; i++)
 		if (r->by_hook[i])
 			fprintf(f, "packets_%-20s %" PRIu64 "\n", hooks[i], r->by_hook[i]);
-	fprintf(f, "emit_errors                  %" PRIu64 "\n", r->emit_errors);
-	fprintf(f, "truncated_passed             %" PRIu64 "\n", r->truncated);
-	fprintf(f, "reloads                      %" PRIu64 "\n", r->reloads);
-	fprintf(f, "reload_failures              %" PRIu64 "\n", r->reload_failures);
-	fprintf(f, "fastpath_on                  %d\n", r->fp != NULL);
+	wlb_counter_print(f, "emit_errors", r->emit_errors);
+	wlb_counter_print(f, "truncated_passed", r->truncated);
+	wlb_counter_print(f, "reloads", r->reloads);
+	wlb_counter_print(f, "reload_failures", r->reload_failures);
+	wlb_counter_print(f, "fastpath_on", r->fp != NULL);
 	if (r->fp)
 		dump_fp(r, f);
 }

@@ -96,26 +96,7 @@ uint32_t wlb_csum_add(uint32_t sum, const void *buf, size_t len)
  */
 void wlb_csum_replace2(uint8_t *check, uint16_t old, uint16_t new)
 {
-	uint32_t sum = (uint16_t)~raw16(check);
-
-	sum += (uint16_t)~old;
-	sum += new;
-	uint16_t res = wlb_csum_fold(sum);
-
-	memcpy(check, &res, 2);
-}
-
-void wlb_csum_replace4(uint8_t *check, uint32_t old, uint32_t new)
-{
-	uint32_t sum = (uint16_t)~raw16(check);
-
-	sum += (uint16_t) ~(old & 0xffff);
-	sum += (uint16_t) ~(old >> 16);
-	sum += new & 0xffff;
-	sum += new >> 16;
-	uint16_t res = wlb_csum_fold(sum);
-
-	memcpy(check, &res, 2);
+	wlb_csum_apply(check, (uint32_t)(uint16_t)~old + new);
 }
 
 uint16_t wlb_ip_csum_compute(const struct wlb_pkt *p)

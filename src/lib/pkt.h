@@ -137,10 +137,10 @@ static inline uint16_t wlb_csum_fold(uint32_t sum)
 	return (uint16_t)~sum;
 }
 
-/* Update a stored checksum field for a 16/32-bit field changing old -> new
- * (values as they sit in memory). RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m'). */
+/* Update a stored checksum field for a 16-bit field changing old -> new
+ * (values as they sit in memory). RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m');
+ * addresses go through wlb_pkt_set_saddr/daddr below. */
 void wlb_csum_replace2(uint8_t *check, uint16_t old, uint16_t new);
-void wlb_csum_replace4(uint8_t *check, uint32_t old, uint32_t new);
 /* Full recomputation, used by crafting code and by tests to check the
  * incremental updates. */
 uint16_t wlb_ip_csum_compute(const struct wlb_pkt *p);
