@@ -467,11 +467,6 @@ static void track_close(struct clientgw *gw, struct wlb_flow *f, const struct wl
 {
 	const struct wlb_clientgw_conf *cc = &gw->conf->clientgw;
 
-	/* the common case first: a segment of an open connection */
-	if (!(p->flags & (WLB_TCP_FIN | WLB_TCP_RST)) && !(f->flags & CGW_CLOSING)) {
-		wlb_flow_touch(gw->flows, f, now, cc->idle_ms);
-		return;
-	}
 	if (p->flags & WLB_TCP_FIN)
 		f->flags |= from_client ? CGW_FIN_CLIENT : CGW_FIN_SERVER;
 	if ((p->flags & WLB_TCP_RST) ||
