@@ -80,7 +80,7 @@ static int check_inner(struct replicad *r, const struct wlb_pkt *outer, struct w
 		return drop_inactive;
 	if (r->busy)
 		return drop_busy;
-	if (wlb_tag_mode(t) > WLB_MODE_C)
+	if (!wlb_replicad_serves(&r->conf->replicad, wlb_tag_mode(t)))
 		return drop_mode;
 	return syn_delivered;
 }
@@ -294,6 +294,14 @@ static void local_synack(struct replicad *r, struct wlb_flow *f, struct wlb_pkt 
 		return;
 	}
 	r->c[synack_echoed]++;
+	/* A replica that serves no B has no rule that queues A's client
+	 * packets: it never hears of this connection again, so the entry
+	 * waits only for a retransmitted SYN-ACK, as a SYN waits */
+	if (f->state == WLB_MODE_A && !wlb_replicad_serves(&r->conf->replicad, WLB_MODE_B)) {
+		wlb_flow_touch(r->flows, f, now, r->conf->replicad.flow_timeout_ms);
+		wlb_action_mangle(act, p->data, p->len);
+		return;
+	}
 	/* kept while the connection lives: a retransmitted SYN-ACK needs the
 	 * echo, the end of the connection ends its fast path, and in B and
 	 * C the connection is ours to carry */

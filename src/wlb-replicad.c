@@ -119,6 +119,13 @@ static void dump(void *self, FILE *f, uint64_t now_ms)
 	replicad_dump(self, f, now_ms);
 }
 
+/* Only B's connections ever get elements (A's only to stay clear of
+ * B's queue rule), and without B wlb-rules makes no maps. */
+static const char *fp_unneeded(const struct wlb_conf *c)
+{
+	return wlb_replicad_serves(&c->replicad, WLB_MODE_B) ? NULL : "configuration B not served";
+}
+
 static uint32_t fp_timeout(const struct wlb_conf *c)
 {
 	return c->replicad.idle_ms;
@@ -245,6 +252,7 @@ static const struct wlb_daemon replicad_daemon = {
 	.tick = tick,
 	.dump = dump,
 	.fp_table = "wlb_replicad",
+	.fp_unneeded = fp_unneeded,
 	.fp_timeout = fp_timeout,
 	.fp_attach = fp_attach,
 	.fp_seen = fp_seen,

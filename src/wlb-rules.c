@@ -216,12 +216,22 @@ static unsigned replica_ports(const struct wlb_conf *c, uint16_t *ports, unsigne
 	return n;
 }
 
+/* B and C answer as the origin: the replica owns the origins' addresses
+ * and what it sends from them is the daemon's to see. */
+static bool replica_is_origin(const struct wlb_conf *c)
+{
+	return wlb_replicad_serves(&c->replicad, WLB_MODE_B) ||
+	       wlb_replicad_serves(&c->replicad, WLB_MODE_C);
+}
+
 /*
  * Replica: tunnel packets before conntrack, so it tracks what is inside;
  * in B, the client's packets to the service address, to give them the
  * origin's address back, also before conntrack.  On the way out: the
  * local server's SYN-ACKs (the echo) and, for B and C, what it sends as
- * the origin (the tunnel in C).
+ * the origin (the tunnel in C).  A replica that serves only A needs the
+ * copies and the SYN-ACKs alone: the rest of an A connection is plain
+ * traffic to its own address, and no packet of it is queued.
  */
 static void build_replicad(const struct wlb_conf *c, struct wlb_nft_table *t)
 {
@@ -229,17 +239,20 @@ static void build_replicad(const struct wlb_conf *c, struct wlb_nft_table *t)
 	unsigned out = chain(t, "out", NF_INET_LOCAL_OUT, PRIO_MANGLE, true);
 	uint16_t q = c->replicad.queue, ports[64];
 	unsigned n = replica_ports(c, ports, 64);
+	bool b = wlb_replicad_serves(&c->replicad, WLB_MODE_B);
 
-	fastpath_maps(t, c->replicad.flows * c->replicad.workers, c->replicad.idle_ms);
-	rewrite(t, pre, 0);
-	rewrite(t, out, 1);
+	if (b) {
+		fastpath_maps(t, c->replicad.flows * c->replicad.workers, c->replicad.idle_ms);
+		rewrite(t, pre, 0);
+		rewrite(t, out, 1);
+	}
 	rule(t, pre, WLB_A_QUEUE, q, MATCH(WLB_M_PROTO, WLB_IPPROTO_IPIP, 0), NOMATCH);
-	for (unsigned i = 0; i < n; i++)
+	for (unsigned i = 0; b && i < n; i++)
 		rule(t, pre, WLB_A_QUEUE, q, MATCH(WLB_M_DADDR, c->replicad.service_address, 0),
 		     MATCH(WLB_M_TCP_DPORT, ports[i], 0));
 	for (unsigned i = 0; i < n; i++)
 		rule(t, out, WLB_A_QUEUE, q, MATCH(WLB_M_TCP_SPORT, ports[i], 0), SYNACK);
-	for (unsigned i = 0; i < c->n_services; i++)
+	for (unsigned i = 0; replica_is_origin(c) && i < c->n_services; i++)
 		for (unsigned j = 0; j < c->services[i].n_ports; j++)
 			rule(t, out, WLB_A_QUEUE, q, MATCH(WLB_M_SADDR, c->services[i].origin, 0),
 			     MATCH(WLB_M_TCP_SPORT, c->services[i].ports[j], 0));
@@ -252,7 +265,7 @@ static int replicad_addresses(const struct wlb_conf *c, bool add, bool dry)
 	char err[256], a[INET_ADDRSTRLEN];
 	int ret = 0;
 
-	for (unsigned i = 0; i < c->n_services; i++) {
+	for (unsigned i = 0; replica_is_origin(c) && i < c->n_services; i++) {
 		if (!c->services[i].replicable)
 			continue;
 		inet_ntop(AF_INET, &c->services[i].origin, a, sizeof(a));

@@ -578,6 +578,30 @@ static int opt_mode(struct ctx *x, const config_setting_t *g, enum wlb_mode *mod
 	return 0;
 }
 
+/* The configurations a replica serves: all three when absent. */
+static int opt_modes(struct ctx *x, const config_setting_t *g, uint8_t *modes)
+{
+	const config_setting_t *s = config_setting_get_member(g, "configurations");
+	const config_setting_t *e;
+	unsigned i, n, v;
+
+	*modes = (1u << WLB_MODE_A) | (1u << WLB_MODE_B) | (1u << WLB_MODE_C);
+	if (!s)
+		return 0;
+	if (get_seq(x, s, true, 3, "configurations", &n))
+		return -1;
+	*modes = 0;
+	for (i = 0; i < n; i++) {
+		e = config_setting_get_elem(s, i);
+		if (get_choice(x, e, mode_names, 3, "a configuration", &v))
+			return -1;
+		if (*modes & (1u << v))
+			return bad(x, e, "configuration %s listed twice", mode_names[v]);
+		*modes |= (uint8_t)(1u << v);
+	}
+	return 0;
+}
+
 /* A top-level group, or NULL when absent. */
 static int section(struct ctx *x, const config_setting_t *root, const char *name,
 		   const config_setting_t **g)
@@ -833,19 +857,11 @@ static int parse_replicad_limits(struct ctx *x, const config_setting_t *g,
 
 static int parse_replicad(struct ctx *x, const config_setting_t *root, struct wlb_conf *c)
 {
-	static const char *const names[] = {"queue",
-					    "workers",
-					    "service_address",
-					    "redirectors",
-					    "state",
-					    "max_established",
-					    "max_load1",
-					    "flows",
-					    "flow_timeout",
-					    "idle_timeout",
-					    "linger",
-					    "tunnel_mtu",
-					    NULL};
+	static const char *const names[] = {
+		"queue",	   "workers",	 "service_address", "redirectors",  "state",
+		"max_established", "max_load1",	 "flows",	    "flow_timeout", "idle_timeout",
+		"linger",	   "tunnel_mtu", "configurations",  NULL,
+	};
 	struct wlb_replicad_conf *r = &c->replicad;
 	const config_setting_t *g, *s;
 	long long v;
@@ -872,7 +888,8 @@ static int parse_replicad(struct ctx *x, const config_setting_t *root, struct wl
 	    opt_seconds(x, g, "idle_timeout", 1, 86400, 300, &r->idle_ms) ||
 	    opt_seconds(x, g, "linger", 0, 600, 2, &r->linger_ms))
 		return -1;
-	if (opt_uint(x, g, "tunnel_mtu", 576, 65535, 1500, &v))
+	if (opt_uint(x, g, "tunnel_mtu", 576, 65535, 1500, &v) ||
+	    opt_modes(x, g, &r->configurations))
 		return -1;
 	r->tunnel_mtu = (uint16_t)v;
 	r->present = true;

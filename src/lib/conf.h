@@ -98,7 +98,14 @@ struct wlb_replicad_conf {
 	uint32_t idle_ms;	  /* configurations B and C: connection idle timeout */
 	uint32_t linger_ms;	  /* ... and after FIN both ways or RST */
 	uint16_t tunnel_mtu;	  /* configuration C: MTU the tunnel must fit */
+	uint8_t configurations;	  /* served: bit 1 << enum wlb_mode for each */
 };
+
+/* Whether the replica serves configuration m (replicad.configurations). */
+static inline bool wlb_replicad_serves(const struct wlb_replicad_conf *r, enum wlb_mode m)
+{
+	return (unsigned)m < 8 && (r->configurations >> m) & 1;
+}
 
 struct wlb_conf {
 	char *file;

@@ -317,11 +317,17 @@ static void fp_sync(struct daemon_run *r, uint64_t now)
 static void fp_start(struct daemon_run *r)
 {
 	char err[256];
+	const char *why;
 	uint64_t before;
 
 	if (!r->d->fp_table || r->no_fastpath) {
 		if (r->d->fp_table)
 			wlb_notice("fast path off (--no-fastpath): every packet in userspace");
+		return;
+	}
+	why = r->d->fp_unneeded ? r->d->fp_unneeded(r->conf) : NULL;
+	if (why) {
+		wlb_notice("fast path not used: %s", why);
 		return;
 	}
 	r->fp = wlb_fp_open(r->d->fp_table, r->d->fp_timeout(r->conf), err, sizeof(err));

@@ -81,6 +81,8 @@ struct wlb_daemon {
 	 * policy gets the open maps, and every element read back from them:
 	 * at start (connections carried across a restart) and periodically. */
 	const char *fp_table;
+	/* why this configuration needs no fast path, or NULL (may be NULL) */
+	const char *(*fp_unneeded)(const struct wlb_conf *c);
 	uint32_t (*fp_timeout)(const struct wlb_conf *c);
 	void (*fp_attach)(void *self, struct wlb_fp *fp);
 	void (*fp_seen)(void *self, enum wlb_fp_map m, const struct wlb_fp_key *k, uint32_t value,

@@ -165,6 +165,32 @@ START_TEST(defaults_applied)
 	ck_assert_uint_eq(c->replicad.idle_ms, 300000);
 	ck_assert_uint_eq(c->replicad.linger_ms, 2000);
 	ck_assert_uint_eq(c->replicad.tunnel_mtu, 1500);
+	ck_assert(wlb_replicad_serves(&c->replicad, WLB_MODE_A));
+	ck_assert(wlb_replicad_serves(&c->replicad, WLB_MODE_B));
+	ck_assert(wlb_replicad_serves(&c->replicad, WLB_MODE_C));
+	ck_assert(!wlb_replicad_serves(&c->replicad, (enum wlb_mode)3));
+	wlb_conf_free(c);
+}
+END_TEST
+
+START_TEST(replica_configurations)
+{
+	static const char *const text[] = {
+		"replicad: { queue = 1; service_address = \"192.0.2.9\";\n"
+		"  redirectors = [ \"192.0.2.1\" ]; configurations = [ \"A\" ]; };\n",
+		"replicad: { queue = 1; service_address = \"192.0.2.9\";\n"
+		"  redirectors = [ \"192.0.2.1\" ]; configurations = ( \"C\", \"B\" ); };\n",
+	};
+	struct wlb_conf *c = load(text[0], WLB_NEED_REPLICAD);
+
+	ck_assert(wlb_replicad_serves(&c->replicad, WLB_MODE_A));
+	ck_assert(!wlb_replicad_serves(&c->replicad, WLB_MODE_B));
+	ck_assert(!wlb_replicad_serves(&c->replicad, WLB_MODE_C));
+	wlb_conf_free(c);
+	c = load(text[1], WLB_NEED_REPLICAD);
+	ck_assert(!wlb_replicad_serves(&c->replicad, WLB_MODE_A));
+	ck_assert(wlb_replicad_serves(&c->replicad, WLB_MODE_B));
+	ck_assert(wlb_replicad_serves(&c->replicad, WLB_MODE_C));
 	wlb_conf_free(c);
 }
 END_TEST
@@ -419,6 +445,23 @@ static const struct bad bad[] = {
 	{"replicad: { queue = 0; service_address = \"192.0.2.9\";\n  redirectors = [ \"192.0.2.1\" ];\n"
 	 "  linger = [ 1 ]; };\n",
 	 0, "bad.conf:3: replicad.linger", "expected a number, not an array"},
+	{"replicad: { queue = 0; service_address = \"192.0.2.9\";\n  redirectors = [ \"192.0.2.1\" ];\n"
+	 "  configurations = [ ]; };\n",
+	 0, "bad.conf:3: replicad.configurations", "must not be empty"},
+	{"replicad: { queue = 0; service_address = \"192.0.2.9\";\n  redirectors = [ \"192.0.2.1\" ];\n"
+	 "  configurations = [ \"A\", \"D\" ]; };\n",
+	 0, "bad.conf:3: replicad.configurations.[1]", "\"D\" is not a configuration"},
+	{"replicad: { queue = 0; service_address = \"192.0.2.9\";\n  redirectors = [ \"192.0.2.1\" ];\n"
+	 "  configurations = [ \"B\", \"B\" ]; };\n",
+	 0, "bad.conf:3: replicad.configurations.[1]", "configuration B listed twice"},
+	{"replicad: { queue = 0; service_address = \"192.0.2.9\";\n  redirectors = [ \"192.0.2.1\" ];\n"
+	 "  configurations = \"A\"; };\n",
+	 0, "bad.conf:3: replicad.configurations", "expected an array, not a string"},
+	{"replicad: { queue = 0; service_address = \"192.0.2.9\";\n  redirectors = [ \"192.0.2.1\" ];\n"
+	 "  configurations = [ \"A\", \"B\", \"C\", \"A\" ]; };\n",
+	 0, "bad.conf:3: replicad.configurations", "too many configurations (4, at most 3)"},
+	{"clientgw: { queue = 0;\n  configurations = [ \"A\" ]; };\n", 0,
+	 "bad.conf:2: clientgw.configurations", "unknown setting"},
 	/* unknown settings are still refused next to the new ones */
 	{"replicad: { queue = 0; service_address = \"192.0.2.9\";\n  redirectors = [ \"192.0.2.1\" ];\n"
 	 "  tunnel_mtu = 1400;\n  tunnel_mut = 1400; };\n",
@@ -675,6 +718,7 @@ static Suite *conf_suite(void)
 	tcase_add_test(t, sample_loads);
 	tcase_add_test(t, workers_read);
 	tcase_add_test(t, defaults_applied);
+	tcase_add_test(t, replica_configurations);
 	tcase_add_test(t, absent_sections);
 	tcase_add_test(t, values_converted);
 	tcase_add_test(t, bc_values_converted);

@@ -982,16 +982,18 @@ END_TEST
 #define LINGER_MS 1500u
 #define TUNNEL_MSS 1440 /* tunnel_mtu 1500 - outer IP - inner IP - TCP */
 
-static const char conf_bc[] = "replicad: {\n"
-			      "  queue = 2;\n"
-			      "  service_address = \"198.51.100.18\";\n"
-			      "  redirectors = [ \"198.51.100.6\" ];\n"
-			      "  flows = 64;\n"
-			      "  flow_timeout = 5.0;\n"
-			      "  idle_timeout = 60;\n"
-			      "  linger = 1.5;\n"
-			      "  tunnel_mtu = 1500;\n"
-			      "};\n";
+#define REPLICAD_BC_CONF(extra)                    \
+	"replicad: {\n"                            \
+	"  queue = 2;\n"                           \
+	"  service_address = \"198.51.100.18\";\n" \
+	"  redirectors = [ \"198.51.100.6\" ];\n"  \
+	"  flows = 64;\n"                          \
+	"  flow_timeout = 5.0;\n"                  \
+	"  idle_timeout = 60;\n"                   \
+	"  linger = 1.5;\n"                        \
+	"  tunnel_mtu = 1500;\n" extra "};\n"
+
+static const char conf_bc[] = REPLICAD_BC_CONF("");
 
 static void setup_bc(void)
 {
@@ -1588,6 +1590,64 @@ END_TEST
 
 /* ------------------------------------------------- A, B and C together */
 
+/* ------------------------------------- a replica that serves only A */
+
+static const char conf_a_only[] = REPLICAD_BC_CONF("  configurations = [ \"A\" ];\n");
+
+static void setup_a_only(void)
+{
+	start(conf_a_only);
+}
+
+/* Copies in B and C are refused like a busy replica's: silently, so the
+ * origin or another replica answers. */
+START_TEST(a_only_refuses_b_and_c)
+{
+	struct inner b = mode_syn(WLB_MODE_B, CPORT, NONCE);
+	struct inner c = mode_syn(WLB_MODE_C, CPORT + 1, NONCE);
+	struct tp_pk k;
+
+	mk_copy(&k, &b, REDIRECTOR);
+	dropped(&k);
+	mk_copy(&k, &c, REDIRECTOR);
+	dropped(&k);
+	ck_assert_uint_eq(rp->c[drop_mode], 2);
+	ck_assert_uint_eq(pending(), 0);
+	mk_default_copy(&k);
+	delivered(&k, CLIENT, CPORT);
+	ck_assert_uint_eq(rp->c[syn_delivered], 1);
+	ck_assert_uint_eq(total(), 3);
+}
+END_TEST
+
+/* No rule brings the rest of an A connection here, so its entry is not
+ * settled: it lives for a retransmitted SYN-ACK (flow_timeout after the
+ * last), then frees its place, and a SYN flood may recycle it. */
+START_TEST(a_only_entry_ends_with_synack_wait)
+{
+	struct tp_pk k;
+	struct wlb_flow *f;
+
+	mk_default_copy(&k);
+	delivered(&k, CLIENT, CPORT);
+	now += 3;
+	mk_synack(&k, SERVICE, CLIENT, CPORT, 20);
+	echoed(&k, NONCE);
+	f = flow_of(SERVICE, CPORT);
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(f->cls, WLB_FLOW_PENDING);
+	now += FLOW_TIMEOUT_MS - 1;
+	mk_synack(&k, SERVICE, CLIENT, CPORT, 20);
+	echoed(&k, NONCE);
+	ck_assert_uint_eq(rp->c[synack_echoed], 2);
+	now += FLOW_TIMEOUT_MS;
+	mk_synack(&k, SERVICE, CLIENT, CPORT, 20);
+	pass_unchanged(NF_INET_LOCAL_OUT, &k);
+	ck_assert_uint_eq(pending(), 0);
+	ck_assert_uint_eq(rp->c[fastpath_installed], 0);
+}
+END_TEST
+
 START_TEST(abc_side_by_side)
 {
 	struct tp_pk k;
@@ -2011,6 +2071,12 @@ static Suite *replicad_suite(void)
 	tcase_add_test(tc, c_before_synack_packets_pass);
 	tcase_add_test(tc, abc_side_by_side);
 	tcase_add_test(tc, bc_dump_counts);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("a_only");
+	tcase_add_checked_fixture(tc, setup_a_only, teardown);
+	tcase_add_test(tc, a_only_refuses_b_and_c);
+	tcase_add_test(tc, a_only_entry_ends_with_synack_wait);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("fastpath");
