@@ -79,12 +79,37 @@ static unsigned workers(const struct wlb_conf *c)
 	return c->replicad.workers;
 }
 
+/* A service that lists this replica in a configuration it does not serve
+ * is never served here: every copy is dropped (drop_mode).  Likely a
+ * mistake, so said at start. */
+static void warn_unserved(const struct wlb_conf *c)
+{
+	const struct wlb_replicad_conf *rc = &c->replicad;
+	char a[INET_ADDRSTRLEN];
+
+	for (unsigned i = 0; i < c->n_services; i++) {
+		const struct wlb_service *s = &c->services[i];
+		bool listed = false;
+
+		for (unsigned j = 0; j < s->n_replicas; j++)
+			listed |= s->replicas[j] == rc->service_address;
+		if (!s->replicable || !listed || wlb_replicad_serves(rc, s->mode))
+			continue;
+		inet_ntop(AF_INET, &s->origin, a, sizeof(a));
+		wlb_warn("origin %s lists this replica in configuration %s, which "
+			 "replicad.configurations leaves out: its copies will be dropped",
+			 a, wlb_mode_name(s->mode));
+	}
+}
+
 static void *create(const struct wlb_conf *c, char *err, size_t errlen)
 {
 	struct replicad *r = replicad_new(c, err, errlen);
 
-	if (r)
+	if (r) {
+		warn_unserved(c);
 		measure(r);
+	}
 	return r;
 }
 

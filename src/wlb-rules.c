@@ -260,12 +260,15 @@ static void build_replicad(const struct wlb_conf *c, struct wlb_nft_table *t)
 
 /* In B and C a replica answers as the origin: it owns the addresses of
  * the replicable origins while its rules are installed. */
+/* Install binds nothing on a replica that is never the origin; remove
+ * deletes whatever the configurations, so that the addresses of a replica
+ * that served B or C do not outlive it. */
 static int replicad_addresses(const struct wlb_conf *c, bool add, bool dry)
 {
 	char err[256], a[INET_ADDRSTRLEN];
 	int ret = 0;
 
-	for (unsigned i = 0; replica_is_origin(c) && i < c->n_services; i++) {
+	for (unsigned i = 0; (!add || replica_is_origin(c)) && i < c->n_services; i++) {
 		if (!c->services[i].replicable)
 			continue;
 		inet_ntop(AF_INET, &c->services[i].origin, a, sizeof(a));

@@ -6,7 +6,9 @@
 #   - a replica-served download costs each replica its SYN copy and its
 #     SYN-ACK in userspace, nothing more;
 #   - a connection the client gateway puts in B is refused by the replicas
-#     (drop_mode) and served by the origin.
+#     (drop_mode) and served by the origin;
+#   - "wlb-rules remove" with an A-only file deletes the origin's address a
+#     replica bound while it served B.
 set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/lab.sh"
@@ -70,10 +72,34 @@ check_b_refused() {
 	d1=$(wlb_counter replica1 drop_mode)
 	[ $((d1 - d0)) -ge 1 ] || { wlb_fail "replica1's drop_mode did not count the B copy"; return 1; }
 	mission_note "replica1 refused the B copy (drop_mode +$((d1 - d0)))"
+	grep -q "origin $LAB_ORIGIN_IP lists this replica in configuration B" \
+		"$LAB_DIR/log/replica1-replicad.log" ||
+		{ wlb_fail "wlb-replicad did not warn about the B origin it does not serve"; return 1; }
+}
+
+# A replica that served B owns the origin's address; "wlb-rules remove",
+# even with the file that now serves only A, deletes it.
+check_remove_after_narrowing() {
+	local f rc=0
+	wlb_down || return 1
+	WLB_MODE=A WLB_REPLICAD_EXTRA='' wlb_up || return 1
+	lab_exec replica1 ip -o addr show dev lo | grep -q " $LAB_ORIGIN_IP/" ||
+		{ wlb_fail "replica1, serving B, does not own the origin's address"; return 1; }
+	f=$(wlb_conf replica1)
+	WLB_REPLICAD_EXTRA='  configurations = [ "A" ];' _wlb_write_conf replica1
+	lab_exec replica1 "$(wlb_bin wlb-rules)" -c "$f" remove replicad ||
+		{ wlb_fail "wlb-rules remove replicad failed"; rc=1; }
+	lab_exec replica1 ip -o addr show dev lo | grep -q " $LAB_ORIGIN_IP/" &&
+		{ wlb_fail "the origin's address outlived remove with an A-only file"; rc=1; }
+	lab_exec replica1 nft list table ip wlb_replicad >/dev/null 2>&1 &&
+		{ wlb_fail "table ip wlb_replicad outlived remove"; rc=1; }
+	[ "$rc" = 0 ] && mission_note "remove with the A-only file: origin address and table gone"
+	return $rc
 }
 
 mission_run check_a_only_rules check_nearest_serves check_delays_decide check_single_synack \
-	check_bulk_and_concurrency check_port_reuse check_a_only_handshake_only check_b_refused
+	check_bulk_and_concurrency check_port_reuse check_a_only_handshake_only check_b_refused \
+	check_remove_after_narrowing
 
 printf '\nA-only replicas summary:\n%s' "$MISSION_REPORT"
 [ "$MISSION_FAILS" = 0 ]
