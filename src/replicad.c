@@ -294,19 +294,19 @@ static void local_synack(struct replicad *r, struct wlb_flow *f, struct wlb_pkt 
 		return;
 	}
 	r->c[synack_echoed]++;
-	/* A replica that serves no B has no rule that queues A's client
-	 * packets: it never hears of this connection again, so the entry
-	 * waits only for a retransmitted SYN-ACK, as a SYN waits */
 	if (f->state == WLB_MODE_A && !wlb_replicad_serves(&r->conf->replicad, WLB_MODE_B)) {
+		/* A replica that serves no B has no rule that queues A's
+		 * client packets: it never hears of this connection again,
+		 * so the entry waits only for a retransmitted SYN-ACK, as a
+		 * SYN waits */
 		wlb_flow_touch(r->flows, f, now, r->conf->replicad.flow_timeout_ms);
-		wlb_action_mangle(act, p->data, p->len);
-		return;
+	} else {
+		/* kept while the connection lives: a retransmitted SYN-ACK
+		 * needs the echo, the end of the connection ends its fast
+		 * path, and in B and C the connection is ours to carry */
+		wlb_flow_set_class(r->flows, f, WLB_FLOW_SETTLED);
+		wlb_flow_touch(r->flows, f, now, r->conf->replicad.idle_ms);
 	}
-	/* kept while the connection lives: a retransmitted SYN-ACK needs the
-	 * echo, the end of the connection ends its fast path, and in B and
-	 * C the connection is ours to carry */
-	wlb_flow_set_class(r->flows, f, WLB_FLOW_SETTLED);
-	wlb_flow_touch(r->flows, f, now, r->conf->replicad.idle_ms);
 	if (f->state == WLB_MODE_A) {
 		wlb_action_mangle(act, p->data, p->len);
 		return;
