@@ -109,24 +109,16 @@ struct slot {
 	uint8_t pad[sizeof(struct wlb_flow) - sizeof(struct wlb_flow_key)];
 };
 
-/* The arithmetic of flow.c's tuple hash (its seed is private: any will do). */
-static inline uint32_t mix(uint32_t h, uint32_t v)
-{
-	h ^= v;
-	h *= 0x9e3779b1u;
-	return h ^ h >> 15;
-}
+/* The table's own tuple hash, with fixed keys in place of its random ones
+ * (any will do); shift set in main() for the array's size. */
+static struct wlb_flow_index bix = {
+	.tkey = {0x2545f4914f6cdd1dull, 0x9e3779b97f4a7c15ull, 0xbf58476d1ce4e5b9ull,
+		 0x94d049bb133111ebull},
+};
 
 static inline uint32_t hash(const struct wlb_flow_key *k)
 {
-	uint32_t h = mix(0x2545f491u, k->client.v4);
-
-	h = mix(h, k->server.v4);
-	h = mix(h, (uint32_t)k->client_port << 16 | k->server_port);
-	h *= 0x85ebca77u;
-	h ^= h >> 13;
-	h *= 0xc2b2ae3du;
-	return h ^ h >> 16;
+	return wlb_flow_tuple_hash(&bix, k);
 }
 
 static double hash_only(const struct wlb_flow_key *k, uint32_t n)
@@ -227,6 +219,7 @@ int main(int argc, char **argv)
 		die("usage: flowtable [N [REPS]]: 16 <= N <= 2^26, 1 <= REPS <= 101");
 	while (mask + 1 < n)
 		mask = mask << 1 | 1;
+	bix.shift = 64 - (uint32_t)__builtin_popcount(mask);
 
 	keys = xcalloc(n, sizeof(*keys));
 	hits = xcalloc(n, sizeof(*hits));

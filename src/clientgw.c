@@ -19,6 +19,7 @@
 #include <sys/random.h>
 
 #include "clientgw.h"
+#include "compiler.h"
 #include "tag.h"
 
 WLB_COUNTERS_NAMES(clientgw, CLIENTGW_COUNTERS)
@@ -69,16 +70,21 @@ void clientgw_reconfigure(struct clientgw *gw, const struct wlb_conf *c)
 	gw->conf = c;
 }
 
-static struct wlb_flow_key key_of(const struct wlb_pkt *p, bool from_client)
+/* A client's packet names its flow whole. */
+static inline struct wlb_flow_key key_of(const struct wlb_pkt *p)
 {
-	if (from_client)
-		return (struct wlb_flow_key){
-			{wlb_ip_saddr(p)}, {wlb_ip_daddr(p)}, wlb_tcp_sport(p), wlb_tcp_dport(p)};
 	return (struct wlb_flow_key){
-		{wlb_ip_daddr(p)}, {wlb_ip_saddr(p)}, wlb_tcp_dport(p), wlb_tcp_sport(p)};
+		{wlb_ip_saddr(p)}, {wlb_ip_daddr(p)}, wlb_tcp_sport(p), wlb_tcp_dport(p)};
 }
 
-static enum wlb_mode flow_mode(const struct wlb_flow *f)
+/* What a server's packet tells of its flow before the walk over the
+ * client port's flows: the server address is the one the walk ignores. */
+static inline struct wlb_flow_key endpoint_of(const struct wlb_pkt *p)
+{
+	return (struct wlb_flow_key){{wlb_ip_daddr(p)}, {0}, wlb_tcp_dport(p), wlb_tcp_sport(p)};
+}
+
+static inline enum wlb_mode flow_mode(const struct wlb_flow *f)
 {
 	return (enum wlb_mode)((f->flags & CGW_MODE_MASK) >> CGW_MODE_SHIFT);
 }
@@ -142,21 +148,22 @@ static bool tag_syn(struct clientgw *gw, struct wlb_pkt *p, const struct wlb_flo
 
 /* A SYN of a connection that already has a winner: the client missed the
  * SYN-ACK.  No new race: it goes where the connection is. */
-static void to_winner(struct clientgw *gw, struct wlb_flow *f, struct wlb_pkt *p,
-		      struct wlb_action *act);
+static __wlb_always_inline void to_winner(struct clientgw *gw, struct wlb_flow *f,
+					  enum wlb_mode mode, struct wlb_pkt *p,
+					  struct wlb_action *act);
 
 static void decided_syn(struct clientgw *gw, struct wlb_pkt *p, struct wlb_flow *f,
 			struct wlb_action *act)
 {
 	gw->c[syn_retransmit]++;
 	if (f->state == CGW_REPLICA)
-		to_winner(gw, f, p, act);
+		to_winner(gw, f, flow_mode(f), p, act);
 }
 
 static void client_syn(struct clientgw *gw, struct wlb_pkt *p, uint64_t now, struct wlb_action *act)
 {
 	const struct wlb_clientgw_conf *cc = &gw->conf->clientgw;
-	struct wlb_flow_key k = key_of(p, true);
+	struct wlb_flow_key k = key_of(p);
 	struct wlb_flow *f;
 	struct wlb_tag t;
 	bool fresh = false;
@@ -247,7 +254,8 @@ static bool answers(const struct wlb_flow *f, const struct from_server *s, const
 static void reset_loser(struct clientgw *gw, const struct from_server *s, struct wlb_action *act)
 {
 	struct wlb_emit *e = wlb_action_emit(act);
-	uint8_t rst[WLB_IP_MINHDR + WLB_TCP_MINHDR];
+	uint8_t rst[WLB_IP_MINHDR + WLB_TCP_MINHDR +
+		    WLB_TCP_MAXOPT]; /* room the parser may look at */
 	struct wlb_pkt r;
 	size_t n;
 
@@ -294,15 +302,13 @@ static struct wlb_fp_key fp_server_key(const struct wlb_flow *f)
  * more than a short exchange (WLB_FP_AFTER_PACKETS), never once it has
  * begun to close; a tunnel (C) is not, the kernel here cannot
  * encapsulate.  The server side is installed in B as well: when A is the
- * default, the rules queue every web reply.  Called for each packet of a
- * decided connection.
+ * default, the rules queue every web reply.
  */
 static void fp_install(struct clientgw *gw, struct wlb_flow *f)
 {
 	struct wlb_fp_key ck, sk;
 
-	if (!gw->fp || (f->state == CGW_REPLICA && flow_mode(f) == WLB_MODE_C) ||
-	    (f->flags & (CGW_FASTPATH | CGW_CLOSING | CGW_FIN_CLIENT | CGW_FIN_SERVER)))
+	if (f->state == CGW_REPLICA && flow_mode(f) == WLB_MODE_C)
 		return;
 	if (f->hits < WLB_FP_AFTER_PACKETS) {
 		f->hits++;
@@ -314,6 +320,14 @@ static void fp_install(struct clientgw *gw, struct wlb_flow *f)
 	wlb_fp_add(gw->fp, WLB_FP_SRC, &sk, f->key.server.v4);
 	f->flags |= CGW_FASTPATH;
 	gw->c[fastpath_installed]++;
+}
+
+/* Called for each packet of a decided connection: inline, as most of them
+ * (every one without a fast path, or after the hand-over) stop here. */
+static __wlb_always_inline void fp_consider(struct clientgw *gw, struct wlb_flow *f)
+{
+	if (gw->fp && !(f->flags & (CGW_FASTPATH | CGW_CLOSING | CGW_FIN_CLIENT | CGW_FIN_SERVER)))
+		fp_install(gw, f);
 }
 
 /* The connection closes: its last packets (and a port reuse) are ours. */
@@ -436,15 +450,14 @@ static void synack_for(struct clientgw *gw, struct wlb_flow *f, struct from_serv
 static void server_synack(struct clientgw *gw, struct from_server *s, uint64_t now,
 			  struct wlb_action *act)
 {
-	struct wlb_flow_key k = key_of(&s->p, false);
+	struct wlb_flow_key k = endpoint_of(&s->p);
 	struct wlb_flow *f = NULL;
 	struct wlb_tag t;
 	int tagged = wlb_tag_find(&s->p, &t);
 	bool ours = false;
 
 	/* every connection from this client port to this service port */
-	while ((f = wlb_flow_lookup_endpoint(gw->flows, k.client, k.client_port, k.server_port, f,
-					     now))) {
+	while ((f = wlb_flow_lookup_endpoint(gw->flows, &k, f, now))) {
 		ours = true;
 		if (answers(f, s, &t, tagged)) {
 			synack_for(gw, f, s, &t, tagged, now, act);
@@ -483,20 +496,26 @@ static void track_close(struct clientgw *gw, struct wlb_flow *f, const struct wl
 		wlb_flow_touch(gw->flows, f, now, cc->idle_ms);
 }
 
-/* A client packet of a replica-served connection goes to the replica:
- * readdressed in A and B, tunnelled in C. */
-static void to_winner(struct clientgw *gw, struct wlb_flow *f, struct wlb_pkt *p,
+/* A packet of a decided connection, either way: its deadline moves, a FIN
+ * or RST begins the close, and the fast path may take it over.  The
+ * common packet (no FIN or RST, not closing) only moves the deadline. */
+static __wlb_always_inline void flow_seen(struct clientgw *gw, struct wlb_flow *f,
+					  const struct wlb_pkt *p, bool from_client, uint64_t now)
+{
+	if ((p->flags & (WLB_TCP_FIN | WLB_TCP_RST)) || (f->flags & CGW_CLOSING))
+		track_close(gw, f, p, from_client, now);
+	else
+		wlb_flow_touch(gw->flows, f, now, gw->conf->clientgw.idle_ms);
+	fp_consider(gw, f);
+}
+
+/* C: the client's packet goes to the replica inside a tunnel. */
+static void to_tunnel(struct clientgw *gw, struct wlb_flow *f, struct wlb_pkt *p,
 		      struct wlb_action *act)
 {
-	size_t n;
+	size_t n =
+		wlb_ipip_encap(p, act->scratch, WLB_SCRATCH_SIZE, wlb_ip_saddr(p), f->peer.v4, 64);
 
-	if (flow_mode(f) != WLB_MODE_C) {
-		gw->c[to_replica]++;
-		wlb_pkt_set_daddr(p, f->peer.v4);
-		wlb_action_mangle(act, p->data, p->len);
-		return;
-	}
-	n = wlb_ipip_encap(p, act->scratch, WLB_SCRATCH_SIZE, wlb_ip_saddr(p), f->peer.v4, 64);
 	if (!n) {
 		gw->c[tunnel_too_big]++;
 		act->verdict = WLB_DROP;
@@ -506,56 +525,79 @@ static void to_winner(struct clientgw *gw, struct wlb_flow *f, struct wlb_pkt *p
 	wlb_action_mangle(act, act->scratch, n);
 }
 
+/* A client packet of a replica-served connection goes to the replica:
+ * readdressed in A and B, tunnelled in C. */
+static __wlb_always_inline void to_winner(struct clientgw *gw, struct wlb_flow *f,
+					  enum wlb_mode mode, struct wlb_pkt *p,
+					  struct wlb_action *act)
+{
+	if (mode == WLB_MODE_C) {
+		to_tunnel(gw, f, p, act);
+		return;
+	}
+	gw->c[to_replica]++;
+	wlb_pkt_set_daddr(p, f->peer.v4);
+	wlb_action_mangle(act, p->data, p->len);
+}
+
 static void client_packet(struct clientgw *gw, struct wlb_pkt *p, uint64_t now,
 			  struct wlb_action *act)
 {
-	struct wlb_flow_key k = key_of(p, true);
+	struct wlb_flow_key k = key_of(p);
 	struct wlb_flow *f = wlb_flow_lookup(gw->flows, &k, now);
+	enum wlb_mode mode;
+	uint8_t st;
 
 	if (!f || f->state == CGW_PENDING) {
 		gw->c[unknown_passed]++;
 		return;
 	}
-	track_close(gw, f, p, true, now);
-	fp_install(gw, f);
-	if (f->state == CGW_DIRECT) {
+	/* the winner and its way, read before flow_seen(), which changes
+	 * neither: after its stores the compiler would read them again */
+	st = f->state;
+	mode = flow_mode(f);
+	flow_seen(gw, f, p, true, now);
+	if (st == CGW_DIRECT) {
 		gw->c[direct_passed]++;
 		return;
 	}
-	to_winner(gw, f, p, act);
+	to_winner(gw, f, mode, p, act);
 }
 
-/* A replica's packet: translated in A, left alone in B (it already bears
- * the origin's source), taken out of its tunnel in C once verified. */
-static void winner_packet(struct clientgw *gw, struct wlb_flow *f, struct from_server *s,
-			  uint64_t now, struct wlb_action *act)
+/* The winner's packet, if s is one, taken the winner's way: from the
+ * replica in A given the origin's source; from the origin (it won, or a
+ * replica spoofs it in B) left alone; in C taken out of the tunnel the
+ * replica sent it in.  Returns whether s was the winner's. */
+static __wlb_always_inline bool winner_packet(struct clientgw *gw, struct wlb_flow *f,
+					      struct from_server *s, uint64_t now,
+					      struct wlb_action *act)
 {
-	track_close(gw, f, &s->p, false, now);
-	fp_install(gw, f);
-	if (f->state == CGW_DIRECT) {
-		gw->c[direct_passed]++;
-	} else if (flow_mode(f) == WLB_MODE_A) {
+	uint32_t src = wlb_ip_saddr(&s->p);
+	enum wlb_mode mode = flow_mode(f);
+
+	if (f->state == CGW_REPLICA && mode == WLB_MODE_A) {
+		if (s->via || src != f->peer.v4)
+			return false;
+		flow_seen(gw, f, &s->p, false, now);
 		gw->c[from_replica]++;
 		wlb_pkt_set_saddr(&s->p, f->key.server.v4);
 		wlb_action_mangle(act, s->p.data, s->p.len);
-	} else if (flow_mode(f) == WLB_MODE_B) {
-		gw->c[from_replica_untouched]++;
+	} else if (f->state == CGW_DIRECT || mode == WLB_MODE_B) {
+		if (s->via || src != f->key.server.v4)
+			return false;
+		flow_seen(gw, f, &s->p, false, now);
+		if (f->state == CGW_REPLICA)
+			gw->c[from_replica_untouched]++;
+		else
+			gw->c[direct_passed]++;
 	} else {
+		if (s->via != f->peer.v4 || src != f->key.server.v4)
+			return false;
+		flow_seen(gw, f, &s->p, false, now);
 		gw->c[tunnel_decap]++;
 		wlb_action_mangle(act, s->p.data, s->p.len);
 	}
-}
-
-/* Whether s belongs to f: from the winner, in the winner's way. */
-static bool winner_sent(const struct wlb_flow *f, const struct from_server *s)
-{
-	uint32_t src = wlb_ip_saddr(&s->p);
-
-	if (f->state == CGW_DIRECT || flow_mode(f) == WLB_MODE_B)
-		return !s->via && src == f->key.server.v4;
-	if (flow_mode(f) == WLB_MODE_A)
-		return !s->via && src == f->peer.v4;
-	return s->via == f->peer.v4 && src == f->key.server.v4;
+	return true;
 }
 
 /* In C everything of a replica-served connection arrives tunnelled: a plain
@@ -569,19 +611,16 @@ static bool forged_origin(const struct wlb_flow *f, const struct from_server *s)
 /* One walk over the client port's flows decides: the winner's packet, a
  * refused one (a tunnel packet no winner sent, a forged origin packet in
  * C), or somebody else's (another tunnel through this router, unknown). */
-static void server_packet(struct clientgw *gw, struct from_server *s, uint64_t now,
-			  struct wlb_action *act)
+static __wlb_always_inline void server_packet(struct clientgw *gw, struct from_server *s,
+					      uint64_t now, struct wlb_action *act)
 {
-	struct wlb_flow_key k = key_of(&s->p, false);
+	struct wlb_flow_key k = endpoint_of(&s->p);
 	struct wlb_flow *f = NULL;
 	bool refuse = false;
 
-	while ((f = wlb_flow_lookup_endpoint(gw->flows, k.client, k.client_port, k.server_port, f,
-					     now))) {
-		if (f->state != CGW_PENDING && winner_sent(f, s)) {
-			winner_packet(gw, f, s, now, act);
+	while ((f = wlb_flow_lookup_endpoint(gw->flows, &k, f, now))) {
+		if (f->state != CGW_PENDING && winner_packet(gw, f, s, now, act))
 			return;
-		}
 		refuse |= s->via || forged_origin(f, s);
 	}
 	if (refuse) {
@@ -613,43 +652,42 @@ static void server_tunnel(struct clientgw *gw, struct wlb_pkt *outer, uint64_t n
 
 /* ---------------------------------------------------------------- entry */
 
-static void server_plain(struct clientgw *gw, struct wlb_pkt *p, uint64_t now,
-			 struct wlb_action *act)
+/* A tunnel packet from a server, or something not ours to judge: a router
+ * passes what it cannot read. */
+static void not_plain_tcp(struct clientgw *gw, struct wlb_pkt *p, int err, bool from_client,
+			  uint64_t now, struct wlb_action *act)
 {
-	struct from_server s = {.p = *p};
-
-	if (wlb_tcp_is_synack(p))
-		server_synack(gw, &s, now, act);
+	if (!from_client && err == WLB_PKT_NOT_TCP && p->proto == WLB_IPPROTO_IPIP)
+		server_tunnel(gw, p, now, act);
+	else if (err != WLB_PKT_NOT_TCP && err != WLB_PKT_FRAGMENT)
+		gw->c[malformed_passed]++;
 	else
-		server_packet(gw, &s, now, act);
+		gw->c[unknown_passed]++;
 }
 
 void clientgw_decide(struct clientgw *gw, unsigned hook, uint8_t *data, uint32_t len,
 		     uint64_t now_ms, struct wlb_action *act)
 {
-	struct wlb_pkt p;
-	int err = wlb_pkt_parse(&p, data, len, len);
+	/* parsed in place as a plain server packet would be: no copy later */
+	struct from_server s;
+	int err = wlb_pkt_parse(&s.p, data, len, len);
 	bool from_client = hook == NF_INET_POST_ROUTING;
 
+	s.via = 0;
+
 	act->verdict = WLB_ACCEPT;
-	if (!from_client && err == WLB_PKT_NOT_TCP && p.proto == WLB_IPPROTO_IPIP) {
-		server_tunnel(gw, &p, now_ms, act);
-		return;
-	}
 	if (err) {
-		/* not ours to judge: a router passes what it cannot read */
-		if (err != WLB_PKT_NOT_TCP && err != WLB_PKT_FRAGMENT)
-			gw->c[malformed_passed]++;
-		else
-			gw->c[unknown_passed]++;
+		not_plain_tcp(gw, &s.p, err, from_client, now_ms, act);
 		return;
 	}
-	if (from_client && wlb_tcp_is_syn(&p))
-		client_syn(gw, &p, now_ms, act);
+	if (from_client && wlb_tcp_is_syn(&s.p))
+		client_syn(gw, &s.p, now_ms, act);
 	else if (from_client)
-		client_packet(gw, &p, now_ms, act);
+		client_packet(gw, &s.p, now_ms, act);
+	else if (wlb_tcp_is_synack(&s.p))
+		server_synack(gw, &s, now_ms, act);
 	else
-		server_plain(gw, &p, now_ms, act);
+		server_packet(gw, &s, now_ms, act);
 }
 
 void clientgw_forget(struct clientgw *gw, struct wlb_flow *f)

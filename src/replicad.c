@@ -357,8 +357,7 @@ static void client_to_service(struct replicad *r, struct wlb_pkt *p, uint64_t no
 	struct wlb_flow_key k = key_from_client(p);
 	struct wlb_flow *f = NULL;
 
-	while ((f = wlb_flow_lookup_endpoint(r->flows, k.client, k.client_port, k.server_port, f,
-					     now))) {
+	while ((f = wlb_flow_lookup_endpoint(r->flows, &k, f, now))) {
 		if (f->cls != WLB_FLOW_SETTLED)
 			continue;
 		if (f->state == WLB_MODE_A && f->key.server.v4 == k.server.v4) {

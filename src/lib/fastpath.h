@@ -63,7 +63,7 @@ struct wlb_fp_op {
  * short request and answer; a transfer that gets this far has many more
  * to come.
  */
-#define WLB_FP_AFTER_PACKETS 16
+#define WLB_FP_AFTER_PACKETS 16 /* counted in struct wlb_flow's hits: at most 63 */
 
 struct wlb_fp_stats {
 	uint64_t added, deleted;

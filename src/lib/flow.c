@@ -17,21 +17,21 @@
 #define FLOW_MAX_CAPACITY (1u << 26)
 /* Used only when getrandom() fails: the table still works, it just loses
  * its resistance to chosen-collision floods. */
-#define FLOW_FALLBACK_SEED 0x6a09e667u
+#define FLOW_FALLBACK_KEY 0x6a09e667f3bcc909ull
 
 _Static_assert(sizeof(struct wlb_flow) <= 48, "struct wlb_flow must stay within 48 bytes");
+_Static_assert(WLB_FLOW_NCLASS <= 2, "struct wlb_flow keeps the class in one bit");
 
 struct flow_lru {
 	uint32_t head; /* most recently used */
 	uint32_t tail; /* next victim */
 };
 
+/* The index comes first: the inline lookups in flow.h read it through
+ * the table pointer. */
 struct wlb_flow_table {
-	struct wlb_flow *e;
-	uint32_t *tbucket; /* tuple index */
-	uint32_t *ebucket; /* endpoint index */
-	uint32_t mask;	   /* capacity - 1 */
-	uint32_t seed;
+	struct wlb_flow_index ix;
+	uint32_t mask; /* capacity - 1 */
 	uint32_t free_head;
 	uint32_t cursor; /* where the next wlb_flow_expire() sweep starts */
 	uint32_t count;
@@ -42,73 +42,9 @@ struct wlb_flow_table {
 	uint64_t expired;
 };
 
-/* Address helpers: the only code to touch when union wlb_addr widens. */
-static inline bool addr_eq(union wlb_addr a, union wlb_addr b)
-{
-	return a.v4 == b.v4;
-}
-
-static inline uint32_t addr_fold(union wlb_addr a)
-{
-	return a.v4;
-}
-
-static inline uint32_t ports_word(uint16_t client_port, uint16_t server_port)
-{
-	return (uint32_t)client_port << 16 | server_port;
-}
-
-/* One multiply-xorshift round per word: keyed by the seed, so a peer that
- * does not know it cannot aim many flows at one chain. */
-static inline uint32_t mix(uint32_t h, uint32_t v)
-{
-	h ^= v;
-	h *= 0x9e3779b1u;
-	return h ^ h >> 15;
-}
-
-static inline uint32_t finish(uint32_t h)
-{
-	h *= 0x85ebca77u;
-	h ^= h >> 13;
-	h *= 0xc2b2ae3du;
-	return h ^ h >> 16;
-}
-
-static uint32_t tuple_hash(const struct wlb_flow_table *t, const struct wlb_flow_key *k)
-{
-	uint32_t h = mix(t->seed, addr_fold(k->client));
-
-	h = mix(h, addr_fold(k->server));
-	return finish(mix(h, ports_word(k->client_port, k->server_port))) & t->mask;
-}
-
-/* A different starting value from the tuple hash, so both indexes do not
- * share their collisions. */
-static uint32_t endpoint_hash(const struct wlb_flow_table *t, union wlb_addr client,
-			      uint16_t client_port, uint16_t server_port)
-{
-	uint32_t h = mix(~t->seed, addr_fold(client));
-
-	return finish(mix(h, ports_word(client_port, server_port))) & t->mask;
-}
-
-static bool key_eq(const struct wlb_flow_key *a, const struct wlb_flow_key *b)
-{
-	return addr_eq(a->client, b->client) && addr_eq(a->server, b->server) &&
-	       a->client_port == b->client_port && a->server_port == b->server_port;
-}
-
-static bool endpoint_eq(const struct wlb_flow *f, union wlb_addr client, uint16_t client_port,
-			uint16_t server_port)
-{
-	return addr_eq(f->key.client, client) && f->key.client_port == client_port &&
-	       f->key.server_port == server_port;
-}
-
 static uint32_t slot_of(const struct wlb_flow_table *t, const struct wlb_flow *f)
 {
-	return (uint32_t)(f - t->e);
+	return (uint32_t)(f - t->ix.e);
 }
 
 static uint32_t round_capacity(uint32_t capacity)
@@ -120,13 +56,16 @@ static uint32_t round_capacity(uint32_t capacity)
 	return n;
 }
 
-static uint32_t table_seed(void)
+static void table_keys(struct wlb_flow_table *t)
 {
-	uint32_t seed;
+	uint64_t k[2 * WLB_FLOW_NKEYS];
+	unsigned int i;
 
-	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != (ssize_t)sizeof(seed))
-		return FLOW_FALLBACK_SEED;
-	return seed;
+	if (getrandom(k, sizeof(k), GRND_NONBLOCK) != (ssize_t)sizeof(k))
+		for (i = 0; i < 2 * WLB_FLOW_NKEYS; i++)
+			k[i] = FLOW_FALLBACK_KEY * (2 * i + 1);
+	memcpy(t->ix.tkey, k, sizeof(t->ix.tkey));
+	memcpy(t->ix.ekey, k + WLB_FLOW_NKEYS, sizeof(t->ix.ekey));
 }
 
 /* Build the free list in slot order so the first inserts use low slots. */
@@ -135,14 +74,14 @@ static void table_init(struct wlb_flow_table *t)
 	uint32_t n = t->mask + 1;
 	unsigned int c;
 
-	memset(t->tbucket, 0xff, n * sizeof(*t->tbucket));
-	memset(t->ebucket, 0xff, n * sizeof(*t->ebucket));
+	memset(t->ix.tbucket, 0xff, n * sizeof(*t->ix.tbucket));
+	memset(t->ix.ebucket, 0xff, n * sizeof(*t->ix.ebucket));
 	for (uint32_t i = 0; i < n; i++)
-		t->e[i].lnext = i + 1 < n ? i + 1 : WLB_FLOW_NIL;
+		t->ix.e[i].lnext = i + 1 < n ? i + 1 : WLB_FLOW_NIL;
 	t->free_head = 0;
 	for (c = 0; c < WLB_FLOW_NCLASS; c++)
 		t->lru[c].head = t->lru[c].tail = WLB_FLOW_NIL;
-	t->seed = table_seed();
+	table_keys(t);
 }
 
 struct wlb_flow_table *wlb_flow_table_new(uint32_t capacity)
@@ -153,10 +92,11 @@ struct wlb_flow_table *wlb_flow_table_new(uint32_t capacity)
 	if (!t)
 		return NULL;
 	t->mask = n - 1;
-	t->e = calloc(n, sizeof(*t->e));
-	t->tbucket = malloc((size_t)n * sizeof(*t->tbucket));
-	t->ebucket = malloc((size_t)n * sizeof(*t->ebucket));
-	if (!t->e || !t->tbucket || !t->ebucket) {
+	t->ix.shift = 64 - (uint32_t)__builtin_ctz(n);
+	t->ix.e = calloc(n, sizeof(*t->ix.e));
+	t->ix.tbucket = malloc((size_t)n * sizeof(*t->ix.tbucket));
+	t->ix.ebucket = malloc((size_t)n * sizeof(*t->ix.ebucket));
+	if (!t->ix.e || !t->ix.tbucket || !t->ix.ebucket) {
 		wlb_flow_table_free(t);
 		return NULL;
 	}
@@ -168,9 +108,9 @@ void wlb_flow_table_free(struct wlb_flow_table *t)
 {
 	if (!t)
 		return;
-	free(t->e);
-	free(t->tbucket);
-	free(t->ebucket);
+	free(t->ix.e);
+	free(t->ix.tbucket);
+	free(t->ix.ebucket);
 	free(t);
 }
 
@@ -178,18 +118,19 @@ size_t wlb_flow_table_bytes(const struct wlb_flow_table *t)
 {
 	size_t n = (size_t)t->mask + 1;
 
-	return sizeof(*t) + n * (sizeof(*t->e) + sizeof(*t->tbucket) + sizeof(*t->ebucket));
+	return sizeof(*t) +
+	       n * (sizeof(*t->ix.e) + sizeof(*t->ix.tbucket) + sizeof(*t->ix.ebucket));
 }
 
 static void lru_push(struct wlb_flow_table *t, uint32_t i)
 {
-	struct wlb_flow *f = &t->e[i];
+	struct wlb_flow *f = &t->ix.e[i];
 	struct flow_lru *l = &t->lru[f->cls];
 
 	f->lprev = WLB_FLOW_NIL;
 	f->lnext = l->head;
 	if (l->head != WLB_FLOW_NIL)
-		t->e[l->head].lprev = i;
+		t->ix.e[l->head].lprev = i;
 	else
 		l->tail = i;
 	l->head = i;
@@ -197,42 +138,41 @@ static void lru_push(struct wlb_flow_table *t, uint32_t i)
 
 static void lru_unlink(struct wlb_flow_table *t, uint32_t i)
 {
-	struct wlb_flow *f = &t->e[i];
+	struct wlb_flow *f = &t->ix.e[i];
 	struct flow_lru *l = &t->lru[f->cls];
 
 	if (f->lprev != WLB_FLOW_NIL)
-		t->e[f->lprev].lnext = f->lnext;
+		t->ix.e[f->lprev].lnext = f->lnext;
 	else
 		l->head = f->lnext;
 	if (f->lnext != WLB_FLOW_NIL)
-		t->e[f->lnext].lprev = f->lprev;
+		t->ix.e[f->lnext].lprev = f->lprev;
 	else
 		l->tail = f->lprev;
 }
 
 static void tuple_unlink(struct wlb_flow_table *t, uint32_t i)
 {
-	uint32_t *p = &t->tbucket[tuple_hash(t, &t->e[i].key)];
+	uint32_t *p = &t->ix.tbucket[wlb_flow_tuple_hash(&t->ix, &t->ix.e[i].key)];
 
 	while (*p != i)
-		p = &t->e[*p].tnext;
-	*p = t->e[i].tnext;
+		p = &t->ix.e[*p].tnext;
+	*p = t->ix.e[i].tnext;
 }
 
 static void endpoint_unlink(struct wlb_flow_table *t, uint32_t i)
 {
-	const struct wlb_flow_key *k = &t->e[i].key;
-	uint32_t *p = &t->ebucket[endpoint_hash(t, k->client, k->client_port, k->server_port)];
+	uint32_t *p = &t->ix.ebucket[wlb_flow_endpoint_hash(&t->ix, &t->ix.e[i].key)];
 
 	while (*p != i)
-		p = &t->e[*p].enext;
-	*p = t->e[i].enext;
+		p = &t->ix.e[*p].enext;
+	*p = t->ix.e[i].enext;
 }
 
 /* Unlink a used slot from everything and give it back to the free list. */
 static void release(struct wlb_flow_table *t, uint32_t i)
 {
-	struct wlb_flow *f = &t->e[i];
+	struct wlb_flow *f = &t->ix.e[i];
 
 	tuple_unlink(t, i);
 	endpoint_unlink(t, i);
@@ -259,7 +199,7 @@ static void evict_one(struct wlb_flow_table *t, uint64_t now_ms)
 
 	if (i == WLB_FLOW_NIL)
 		i = t->lru[WLB_FLOW_SETTLED].tail;
-	if (wlb_flow_expired(&t->e[i], now_ms)) {
+	if (wlb_flow_expired(&t->ix.e[i], now_ms)) {
 		release_expired(t, i);
 		return;
 	}
@@ -274,31 +214,32 @@ static uint32_t take_slot(struct wlb_flow_table *t, uint64_t now_ms)
 	if (t->free_head == WLB_FLOW_NIL)
 		evict_one(t, now_ms);
 	i = t->free_head;
-	t->free_head = t->e[i].lnext;
+	t->free_head = t->ix.e[i].lnext;
 	return i;
 }
 
 static void index_link(struct wlb_flow_table *t, uint32_t i)
 {
-	struct wlb_flow *f = &t->e[i];
-	uint32_t th = tuple_hash(t, &f->key);
-	uint32_t eh = endpoint_hash(t, f->key.client, f->key.client_port, f->key.server_port);
+	struct wlb_flow *f = &t->ix.e[i];
+	uint32_t th = wlb_flow_tuple_hash(&t->ix, &f->key);
+	uint32_t eh = wlb_flow_endpoint_hash(&t->ix, &f->key);
 
-	f->tnext = t->tbucket[th];
-	t->tbucket[th] = i;
-	f->enext = t->ebucket[eh];
-	t->ebucket[eh] = i;
+	f->tnext = t->ix.tbucket[th];
+	t->ix.tbucket[th] = i;
+	f->enext = t->ix.ebucket[eh];
+	t->ix.ebucket[eh] = i;
 }
 
 struct wlb_flow *wlb_flow_insert(struct wlb_flow_table *t, const struct wlb_flow_key *key,
 				 enum wlb_flow_class cls, uint64_t now_ms, uint32_t timeout_ms)
 {
 	uint32_t i = take_slot(t, now_ms);
-	struct wlb_flow *f = &t->e[i];
+	struct wlb_flow *f = &t->ix.e[i];
 
 	memset(f, 0, sizeof(*f));
 	f->key = *key;
-	f->cls = (uint8_t)cls;
+	f->cls = cls;
+	f->lru_epoch = wlb_flow_epoch(now_ms);
 	f->used = 1;
 	f->created_ms = (uint32_t)now_ms;
 	f->expires_ms = (uint32_t)now_ms + timeout_ms;
@@ -310,16 +251,16 @@ struct wlb_flow *wlb_flow_insert(struct wlb_flow_table *t, const struct wlb_flow
 	return f;
 }
 
-struct wlb_flow *wlb_flow_lookup(struct wlb_flow_table *t, const struct wlb_flow_key *key,
-				 uint64_t now_ms)
+/* The walks past an expired entry with the key, from the inline lookups
+ * in flow.h: reclaim it and go on. */
+struct wlb_flow *wlb_flow_lookup_expired(struct wlb_flow_table *t, struct wlb_flow_key key,
+					 uint32_t i, uint64_t now_ms)
 {
-	uint32_t i = t->tbucket[tuple_hash(t, key)];
-
 	while (i != WLB_FLOW_NIL) {
-		struct wlb_flow *f = &t->e[i];
+		struct wlb_flow *f = &t->ix.e[i];
 		uint32_t next = f->tnext;
 
-		if (key_eq(&f->key, key)) {
+		if (wlb_flow_key_eq(&f->key, &key)) {
 			if (!wlb_flow_expired(f, now_ms))
 				return f;
 			release_expired(t, i);
@@ -329,18 +270,14 @@ struct wlb_flow *wlb_flow_lookup(struct wlb_flow_table *t, const struct wlb_flow
 	return NULL;
 }
 
-struct wlb_flow *wlb_flow_lookup_endpoint(struct wlb_flow_table *t, union wlb_addr client,
-					  uint16_t client_port, uint16_t server_port,
-					  const struct wlb_flow *prev, uint64_t now_ms)
+struct wlb_flow *wlb_flow_endpoint_expired(struct wlb_flow_table *t, struct wlb_flow_key key,
+					   uint32_t i, uint64_t now_ms)
 {
-	uint32_t i =
-		prev ? prev->enext : t->ebucket[endpoint_hash(t, client, client_port, server_port)];
-
 	while (i != WLB_FLOW_NIL) {
-		struct wlb_flow *f = &t->e[i];
+		struct wlb_flow *f = &t->ix.e[i];
 		uint32_t next = f->enext;
 
-		if (endpoint_eq(f, client, client_port, server_port)) {
+		if (wlb_flow_endpoint_eq(&f->key, &key)) {
 			if (!wlb_flow_expired(f, now_ms))
 				return f;
 			release_expired(t, i);
@@ -350,17 +287,13 @@ struct wlb_flow *wlb_flow_lookup_endpoint(struct wlb_flow_table *t, union wlb_ad
 	return NULL;
 }
 
-void wlb_flow_touch(struct wlb_flow_table *t, struct wlb_flow *f, uint64_t now_ms,
-		    uint32_t timeout_ms)
+void wlb_flow_promote(struct wlb_flow_table *t, struct wlb_flow *f, uint64_t now_ms)
 {
 	uint32_t i = slot_of(t, f);
 
-	f->expires_ms = (uint32_t)now_ms + timeout_ms;
-	/* the busy flow of a transfer is usually at the head already */
-	if (t->lru[f->cls].head == i)
-		return;
 	lru_unlink(t, i);
 	lru_push(t, i);
+	f->lru_epoch = wlb_flow_epoch(now_ms);
 }
 
 void wlb_flow_set_class(struct wlb_flow_table *t, struct wlb_flow *f, enum wlb_flow_class cls)
@@ -371,7 +304,7 @@ void wlb_flow_set_class(struct wlb_flow_table *t, struct wlb_flow *f, enum wlb_f
 		return;
 	lru_unlink(t, i);
 	t->count_cls[f->cls]--;
-	f->cls = (uint8_t)cls;
+	f->cls = cls;
 	t->count_cls[cls]++;
 	lru_push(t, i);
 }
@@ -390,7 +323,7 @@ uint32_t wlb_flow_expire(struct wlb_flow_table *t, uint64_t now_ms, uint32_t bud
 		budget = t->mask + 1;
 	while (budget--) {
 		uint32_t i = t->cursor;
-		struct wlb_flow *f = &t->e[i];
+		struct wlb_flow *f = &t->ix.e[i];
 
 		t->cursor = (i + 1) & t->mask;
 		if (f->used && wlb_flow_expired(f, now_ms)) {
@@ -420,7 +353,7 @@ void wlb_flow_foreach(struct wlb_flow_table *t, uint64_t now_ms,
 	uint32_t n = t->mask + 1;
 
 	for (uint32_t i = 0; i < n; i++) {
-		const struct wlb_flow *f = &t->e[i];
+		const struct wlb_flow *f = &t->ix.e[i];
 
 		if (f->used && !wlb_flow_expired(f, now_ms))
 			fn(f, arg);

@@ -173,21 +173,6 @@ static bool options_wellformed(const uint8_t *opt, size_t len)
 	return true;
 }
 
-/*
- * Almost every segment of an established Linux connection carries exactly
- * NOP, NOP, timestamps (RFC 7323 appendix A layout): recognised by one
- * load, it spares the walk on the per-packet path.  Anything else is
- * walked; the verdict is the same either way.
- */
-static inline bool tcp_options_wellformed(const uint8_t *opt, size_t len)
-{
-	static const uint8_t nop_nop_ts[4] = {WLB_TCPOPT_NOP, WLB_TCPOPT_NOP, 8, 10};
-
-	if (len == 0 || (len == 12 && !memcmp(opt, nop_nop_ts, 4)))
-		return true;
-	return options_wellformed(opt, len);
-}
-
 static int ip_parse(struct wlb_pkt *p)
 {
 	const uint8_t *d = p->data;
@@ -227,14 +212,14 @@ static int tcp_parse(struct wlb_pkt *p)
 	if (thl < WLB_TCP_MINHDR || thl > l4len)
 		return WLB_PKT_BAD_DOFF;
 	p->flags = tcp[13];
-	if (!tcp_options_wellformed(tcp + WLB_TCP_MINHDR, thl - WLB_TCP_MINHDR))
+	if (!options_wellformed(tcp + WLB_TCP_MINHDR, thl - WLB_TCP_MINHDR))
 		return WLB_PKT_BAD_TCPOPT;
 	/* set last: thl != 0 promises a TCP header that can be trusted */
 	p->thl = (uint16_t)thl;
 	return WLB_PKT_OK;
 }
 
-int wlb_pkt_parse(struct wlb_pkt *p, uint8_t *data, size_t len, size_t cap)
+int wlb_pkt_parse_any(struct wlb_pkt *p, uint8_t *data, size_t len, size_t cap)
 {
 	int err;
 

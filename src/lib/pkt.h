@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <endian.h>
 
 #define WLB_IP_MINHDR 20
 #define WLB_TCP_MINHDR 20
@@ -62,10 +63,55 @@ struct wlb_pkt {
 
 const char *wlb_pkt_strerror(int err);
 
-/* Parse the IPv4 header, and the TCP header when proto is TCP. Returns a
+/* The general parser behind wlb_pkt_parse() below: same contract. */
+int wlb_pkt_parse_any(struct wlb_pkt *p, uint8_t *data, size_t len, size_t cap);
+
+/*
+ * Parse the IPv4 header, and the TCP header when proto is TCP. Returns a
  * wlb_pkt_err.  WLB_PKT_NOT_TCP and WLB_PKT_FRAGMENT still leave ihl/proto
- * valid, so callers can pass such packets on unchanged. */
-int wlb_pkt_parse(struct wlb_pkt *p, uint8_t *data, size_t len, size_t cap);
+ * valid, so callers can pass such packets on unchanged.
+ *
+ * Nearly every packet is an unfragmented TCP segment with a 20-byte IP
+ * header and no TCP options, or exactly NOP, NOP, timestamps (every
+ * segment of an established Linux connection: RFC 7323 appendix A).  Such
+ * a packet is recognised here, inline, by the checks below alone; they are
+ * the general parser's checks with the IHL fixed at 5, so whatever they
+ * turn away goes to wlb_pkt_parse_any(), which finds the same answer or
+ * the error.  (A buffer for a 40-byte segment is best given room for
+ * options: the compiler cannot see that the option bytes are read only
+ * when totlen says they are there, and warns.)
+ */
+static inline int wlb_pkt_parse(struct wlb_pkt *p, uint8_t *data, size_t len, size_t cap)
+{
+	const uint8_t *tcp = data + WLB_IP_MINHDR;
+	unsigned totlen, thl;
+	uint16_t frag;
+	uint32_t opt;
+
+	if (len < WLB_IP_MINHDR + WLB_TCP_MINHDR || data[0] != 0x45 || data[9] != WLB_IPPROTO_TCP)
+		return wlb_pkt_parse_any(p, data, len, cap);
+	memcpy(&frag, data + 6, 2);
+	totlen = (unsigned)data[2] << 8 | data[3];
+	thl = (tcp[12] & 0xf0u) >> 2; /* data offset, in bytes */
+	if ((frag & htobe16(0x3fff)) || totlen > len || totlen < WLB_IP_MINHDR + thl)
+		return wlb_pkt_parse_any(p, data, len, cap);
+	if (thl != WLB_TCP_MINHDR) {
+		if (thl != WLB_TCP_MINHDR + 12)
+			return wlb_pkt_parse_any(p, data, len, cap);
+		memcpy(&opt, tcp + WLB_TCP_MINHDR, 4);
+		if (opt != htobe32(0x0101080a))
+			return wlb_pkt_parse_any(p, data, len, cap);
+	}
+	p->data = data;
+	p->len = totlen;
+	p->cap = cap < len ? len : cap;
+	p->ihl = WLB_IP_MINHDR;
+	p->thl = (uint16_t)thl;
+	p->proto = WLB_IPPROTO_TCP;
+	p->flags = tcp[13];
+	p->frag = false;
+	return WLB_PKT_OK;
+}
 
 /* Accessors; only valid after a successful parse (of TCP where named tcp). */
 uint32_t wlb_tcp_seq(const struct wlb_pkt *p); /* host order */
@@ -128,13 +174,19 @@ static inline bool wlb_tcp_is_synack(const struct wlb_pkt *p)
 
 /* --- checksums (RFC 1071 sums, RFC 1624 incremental updates) --- */
 uint32_t wlb_csum_add(uint32_t sum, const void *buf, size_t len);
-/* Two end-around carries fold any 32-bit sum: the first leaves at most
- * 0x1fffe, the second at most 0xffff.  Returns the complement. */
+/* A 32-bit one's complement addition: the carry out comes back in. */
+static inline uint32_t wlb_csum32_add(uint32_t a, uint32_t b)
+{
+	a += b;
+	return a + (a < b);
+}
+
+/* Fold any 32-bit sum to 16 bits and complement it.  Adding the sum to
+ * itself rotated by 16 leaves in the top half both halves' end-around
+ * carry sum (the kernel's csum_fold()). */
 static inline uint16_t wlb_csum_fold(uint32_t sum)
 {
-	sum = (sum & 0xffff) + (sum >> 16);
-	sum += sum >> 16;
-	return (uint16_t)~sum;
+	return (uint16_t)(~(sum + (sum >> 16 | sum << 16)) >> 16);
 }
 
 /* Update a stored checksum field for a 16-bit field changing old -> new
@@ -149,25 +201,28 @@ void wlb_pkt_csum_fill(struct wlb_pkt *p);
 bool wlb_pkt_csum_ok(const struct wlb_pkt *p);
 
 /* --- rewrites, each fixing both checksums incrementally --- */
-/* Add an RFC 1624 difference (~m + m', unfolded) to a stored checksum. */
+/* Add an RFC 1624 difference (~m + m', any 32-bit one's complement sum)
+ * to a stored checksum. */
 static inline void wlb_csum_apply(uint8_t *check, uint32_t diff)
 {
 	uint16_t c;
 
 	memcpy(&c, check, 2);
-	c = wlb_csum_fold(diff + (uint16_t)~c);
+	c = wlb_csum_fold(wlb_csum32_add((uint16_t)~c, diff));
 	memcpy(check, &c, 2);
 }
 
 /* Inline, as the one edit of every translated packet.  One difference
  * serves both checksums: TCP's covers the address through the
- * pseudo-header. */
+ * pseudo-header.  A 32-bit word's one's complement is its negation in
+ * 32-bit one's complement arithmetic as in 16-bit, so ~old + new is the
+ * difference whole. */
 static inline void wlb_pkt_set_addr_at(struct wlb_pkt *p, unsigned off, uint32_t addr)
 {
 	uint32_t old, diff;
 
 	memcpy(&old, p->data + off, 4);
-	diff = (uint32_t)(uint16_t)~old + (uint16_t) ~(old >> 16) + (addr & 0xffff) + (addr >> 16);
+	diff = wlb_csum32_add(~old, addr);
 	memcpy(p->data + off, &addr, 4);
 	wlb_csum_apply(p->data + 10, diff);
 	if (p->thl)

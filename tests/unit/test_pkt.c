@@ -263,6 +263,63 @@ START_TEST(parse_random_bytes_never_crash)
 }
 END_TEST
 
+/*
+ * wlb_pkt_parse() takes the common segment inline and leaves the rest to
+ * wlb_pkt_parse_any(): both must give the same answer for any input.  A
+ * data segment with timestamps is mutated in its headers and cut short at
+ * random; each result and each field must agree.
+ */
+START_TEST(parse_inline_agrees_with_general)
+{
+	static const uint8_t ts[12] = {1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2};
+	static uint8_t payload[64];
+	struct tp_opts o = {.src = "192.0.2.2",
+			    .dst = "203.0.113.10",
+			    .sport = 40000,
+			    .dport = 80,
+			    .flags = WLB_TCP_ACK,
+			    .opts = ts,
+			    .optlen = 12,
+			    .payload = payload,
+			    .paylen = sizeof(payload),
+			    .df = true};
+	uint8_t good[256];
+	size_t good_len = tp_build(good, sizeof(good), &o);
+	unsigned common = 0;
+
+	tp_srand(11);
+	for (int i = 0; i < 50000; i++) {
+		size_t len = tp_rand() % 4 ? good_len : tp_rand() % (good_len + 1);
+		uint8_t *b = malloc(good_len);
+		struct wlb_pkt a, g;
+		int ea, eg;
+
+		memcpy(b, good, good_len);
+		for (unsigned k = tp_rand() % 3; k; k--)
+			b[tp_rand() % 56] = (uint8_t)(tp_rand() % 4 ? tp_rand() : tp_rand() % 16);
+		memset(&a, 0xaa, sizeof(a));
+		memset(&g, 0x55, sizeof(g));
+		ea = wlb_pkt_parse(&a, b, len, good_len);
+		eg = wlb_pkt_parse_any(&g, b, len, good_len);
+		ck_assert_int_eq(ea, eg);
+		if (ea == WLB_PKT_OK || ea == WLB_PKT_NOT_TCP || ea == WLB_PKT_FRAGMENT) {
+			ck_assert_ptr_eq(a.data, g.data);
+			ck_assert_uint_eq(a.len, g.len);
+			ck_assert_uint_eq(a.cap, g.cap);
+			ck_assert_uint_eq(a.ihl, g.ihl);
+			ck_assert_uint_eq(a.thl, g.thl);
+			ck_assert_uint_eq(a.proto, g.proto);
+			ck_assert_uint_eq(a.flags, g.flags);
+			ck_assert_uint_eq(a.frag, g.frag);
+		}
+		common += ea == WLB_PKT_OK && a.ihl == 20 && (a.thl == 20 || a.thl == 32);
+		free(b);
+	}
+	/* the inline path was taken, not only the general one */
+	ck_assert_uint_gt(common, 10000);
+}
+END_TEST
+
 /* -------------------------------------------------------------- checksums */
 
 static size_t random_segment(uint8_t *b, size_t cap)
@@ -292,6 +349,31 @@ static size_t random_segment(uint8_t *b, size_t cap)
 	}
 	return tp_build(b, cap, &o);
 }
+
+/* The one-rotate fold against two end-around carries, the textbook way. */
+START_TEST(csum_fold_matches_reference)
+{
+	static const uint32_t edges[] = {0,	     1,		 0xffff,     0x10000,
+					 0x1fffe,    0xfffe0001, 0xffff0000, 0xffff0001,
+					 0xfffffffe, 0xffffffff};
+
+	tp_srand(5);
+	for (unsigned i = 0; i < 100000 + sizeof(edges) / sizeof(edges[0]); i++) {
+		uint32_t s = i < sizeof(edges) / sizeof(edges[0]) ? edges[i]
+								  : tp_rand() << 1 ^ tp_rand();
+		uint32_t r = (s & 0xffff) + (s >> 16);
+
+		r = (r & 0xffff) + (r >> 16);
+		ck_assert_uint_eq(wlb_csum_fold(s), (uint16_t)~r);
+	}
+	for (unsigned i = 0; i < 100000; i++) {
+		uint32_t a = tp_rand(), b = tp_rand();
+		uint64_t r = (uint64_t)a + b;
+
+		ck_assert_uint_eq(wlb_csum32_add(a, b), (uint32_t)((r & 0xffffffff) + (r >> 32)));
+	}
+}
+END_TEST
 
 START_TEST(incremental_equals_full)
 {
@@ -639,8 +721,10 @@ static Suite *pkt_suite(void)
 	tcase_add_test(tc, parse_bad_ip_options);
 	tcase_add_test(tc, parse_data_options_glance_and_walk);
 	tcase_add_test(tc, parse_random_bytes_never_crash);
+	tcase_add_test(tc, parse_inline_agrees_with_general);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("checksum");
+	tcase_add_test(tc, csum_fold_matches_reference);
 	tcase_add_test(tc, incremental_equals_full);
 	tcase_add_test(tc, csum_replace_extremes);
 	suite_add_tcase(s, tc);
