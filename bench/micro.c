@@ -357,6 +357,7 @@ void bench_data_a(unsigned n);
 void bench_data_a_reply(unsigned n);
 void bench_acks_a_many(unsigned n);
 void bench_reply_acks_a_many(unsigned n);
+void bench_acks_a_new_epoch(unsigned n);
 void bench_encap_c(unsigned n);
 void bench_decap_c(unsigned n);
 void bench_redirector_fanout(unsigned n);
@@ -386,23 +387,24 @@ static inline void gw_same(unsigned n, unsigned hook, const struct tp_pk *k)
 	}
 }
 
-static inline void gw_slots(unsigned n, unsigned hook, const uint8_t *slot, uint16_t len)
+static inline void gw_slots(unsigned n, unsigned hook, const uint8_t *slot, uint16_t len,
+			    uint64_t now)
 {
 	for (unsigned i = 0; i < n; i++) {
 		memcpy(work, slot + (size_t)i * SLOT, len);
 		wlb_action_reset(act);
-		clientgw_decide(gw, hook, work, len, T0, act);
+		clientgw_decide(gw, hook, work, len, now, act);
 	}
 }
 
 BENCH void bench_syn(unsigned n)
 {
-	gw_slots(n, NF_INET_POST_ROUTING, syns, syn_len);
+	gw_slots(n, NF_INET_POST_ROUTING, syns, syn_len, T0);
 }
 
 BENCH void bench_synack(unsigned n)
 {
-	gw_slots(n, NF_INET_PRE_ROUTING, synacks, synack_len);
+	gw_slots(n, NF_INET_PRE_ROUTING, synacks, synack_len, T0);
 }
 
 BENCH void bench_data_a(unsigned n)
@@ -424,12 +426,21 @@ BENCH void bench_data_a_reply(unsigned n)
  */
 BENCH void bench_acks_a_many(unsigned n)
 {
-	gw_slots(n, NF_INET_POST_ROUTING, acks, ack_len);
+	gw_slots(n, NF_INET_POST_ROUTING, acks, ack_len, T0);
 }
 
 BENCH void bench_reply_acks_a_many(unsigned n)
 {
-	gw_slots(n, NF_INET_PRE_ROUTING, reply_acks, ack_len);
+	gw_slots(n, NF_INET_PRE_ROUTING, reply_acks, ack_len, T0);
+}
+
+/* The same client ACKs one LRU epoch later (flow.h): each connection's
+ * packet is its first of the epoch, so its flow moves to the head of its
+ * list, as for a connection that paused 64 ms or more.  The rows before
+ * stay within the epoch of T0, as a busy transfer's packets do. */
+BENCH void bench_acks_a_new_epoch(unsigned n)
+{
+	gw_slots(n, NF_INET_POST_ROUTING, acks, ack_len, T0 + WLB_FLOW_EPOCH_MS);
 }
 
 BENCH void bench_encap_c(unsigned n)
@@ -519,6 +530,9 @@ int main(int argc, char **argv)
 	run("bench_reply_acks_a_many", bench_reply_acks_a_many,
 	    "clientgw: replica ACKs of n connections in turn, translated (A)",
 	    &gw->c[cg_from_replica], 1, WLB_MANGLE);
+	run("bench_acks_a_new_epoch", bench_acks_a_new_epoch,
+	    "clientgw: the same client ACKs in a new LRU epoch (flows moved)",
+	    &gw->c[cg_to_replica], 1, WLB_MANGLE);
 	run("bench_encap_c", bench_encap_c, "clientgw: client data tunnelled to the replica (C)",
 	    &gw->c[cg_tunnel_encap], 1, WLB_MANGLE);
 	run("bench_decap_c", bench_decap_c, "clientgw: replica tunnel packet cracked (C)",

@@ -63,7 +63,9 @@ struct wlb_fp_op {
  * short request and answer; a transfer that gets this far has many more
  * to come.
  */
-#define WLB_FP_AFTER_PACKETS 16 /* counted in struct wlb_flow's hits: at most 63 */
+#define WLB_FP_AFTER_PACKETS 16
+/* counted in struct wlb_flow's 6-bit hits */
+_Static_assert(WLB_FP_AFTER_PACKETS <= 63, "WLB_FP_AFTER_PACKETS must fit struct wlb_flow's hits");
 
 struct wlb_fp_stats {
 	uint64_t added, deleted;

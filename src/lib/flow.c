@@ -287,12 +287,24 @@ struct wlb_flow *wlb_flow_endpoint_expired(struct wlb_flow_table *t, struct wlb_
 	return NULL;
 }
 
+/* An unlink and a push in one, for an entry known not to be at the head:
+ * it has a predecessor and its list a head, so two of the four NIL checks
+ * fall away. */
 void wlb_flow_promote(struct wlb_flow_table *t, struct wlb_flow *f, uint64_t now_ms)
 {
+	struct flow_lru *l = &t->lru[f->cls];
+	struct wlb_flow *e = t->ix.e;
 	uint32_t i = slot_of(t, f);
 
-	lru_unlink(t, i);
-	lru_push(t, i);
+	e[f->lprev].lnext = f->lnext;
+	if (f->lnext != WLB_FLOW_NIL)
+		e[f->lnext].lprev = f->lprev;
+	else
+		l->tail = f->lprev;
+	f->lprev = WLB_FLOW_NIL;
+	f->lnext = l->head;
+	e[l->head].lprev = i;
+	l->head = i;
 	f->lru_epoch = wlb_flow_epoch(now_ms);
 }
 

@@ -25,6 +25,7 @@
 #define WLB_FLOW_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -57,7 +58,7 @@ struct wlb_flow {
 	uint32_t created_ms; /* low 32 bits of the clock */
 	uint32_t expires_ms;
 	uint8_t state;	   /* owner-defined */
-	uint8_t lru_epoch; /* private: wlb_flow_epoch() of its last move to the head */
+	uint8_t lru_epoch; /* private: wlb_flow_epoch() of its insert or last promotion */
 	uint8_t used : 1;
 	uint8_t cls : 1;  /* enum wlb_flow_class */
 	uint8_t hits : 6; /* owner-defined: e.g. packets seen, saturating at 63 */
@@ -122,8 +123,9 @@ static inline uint8_t wlb_flow_epoch(uint64_t now_ms)
 	return (uint8_t)(now_ms >> WLB_FLOW_EPOCH_SHIFT);
 }
 
-/* Move the entry to the head of its list (out of line: wlb_flow_touch()
- * below calls it only when the move is due). */
+/* Move the entry, which must not be at the head of its list already, to
+ * the head (out of line: wlb_flow_touch() below calls it only when the
+ * move is due). */
 void wlb_flow_promote(struct wlb_flow_table *t, struct wlb_flow *f, uint64_t now_ms);
 /* Push the deadline to now + timeout and mark the entry most recently used
  * (to the epoch, above).  Inline: every packet of a connection does it,
@@ -164,12 +166,17 @@ static inline uint32_t wlb_flow_addr_fold(union wlb_addr a)
 	return a.v4;
 }
 
-/* Both ports as they sit in the key: one load. */
+/* Both ports as they sit together in the key: one load, taken from the
+ * key itself (the read spans two members). */
+_Static_assert(offsetof(struct wlb_flow_key, server_port) ==
+		       offsetof(struct wlb_flow_key, client_port) + 2,
+	       "the ports must be adjacent");
+
 static inline uint32_t wlb_flow_ports_word(const struct wlb_flow_key *k)
 {
 	uint32_t w;
 
-	memcpy(&w, &k->client_port, sizeof(w));
+	memcpy(&w, (const uint8_t *)k + offsetof(struct wlb_flow_key, client_port), sizeof(w));
 	return w;
 }
 
@@ -223,7 +230,7 @@ static inline bool wlb_flow_key_eq(const struct wlb_flow_key *a, const struct wl
 static inline bool wlb_flow_endpoint_eq(const struct wlb_flow_key *a, const struct wlb_flow_key *b)
 {
 	return wlb_flow_addr_eq(a->client, b->client) &&
-	       !memcmp(&a->client_port, &b->client_port, 4);
+	       wlb_flow_ports_word(a) == wlb_flow_ports_word(b);
 }
 
 /* The rare case of the lookups below, out of line: an entry with the key

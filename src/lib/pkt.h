@@ -72,8 +72,9 @@ int wlb_pkt_parse_any(struct wlb_pkt *p, uint8_t *data, size_t len, size_t cap);
  * valid, so callers can pass such packets on unchanged.
  *
  * Nearly every packet is an unfragmented TCP segment with a 20-byte IP
- * header and no TCP options, or exactly NOP, NOP, timestamps (every
- * segment of an established Linux connection: RFC 7323 appendix A).  Such
+ * header and no TCP options, or exactly NOP, NOP, timestamps (most
+ * segments of an established Linux connection, RFC 7323 appendix A; those
+ * with SACK blocks take the general parser).  Such
  * a packet is recognised here, inline, by the checks below alone; they are
  * the general parser's checks with the IHL fixed at 5, so whatever they
  * turn away goes to wlb_pkt_parse_any(), which finds the same answer or

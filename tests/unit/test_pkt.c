@@ -283,24 +283,26 @@ START_TEST(parse_inline_agrees_with_general)
 			    .payload = payload,
 			    .paylen = sizeof(payload),
 			    .df = true};
-	uint8_t good[256];
+	uint8_t good[256], m[256];
 	size_t good_len = tp_build(good, sizeof(good), &o);
 	unsigned common = 0;
 
 	tp_srand(11);
 	for (int i = 0; i < 50000; i++) {
 		size_t len = tp_rand() % 4 ? good_len : tp_rand() % (good_len + 1);
-		uint8_t *b = malloc(good_len);
+		/* exactly len bytes on the heap: ASan sees any read past them */
+		uint8_t *b = malloc(len ? len : 1);
 		struct wlb_pkt a, g;
 		int ea, eg;
 
-		memcpy(b, good, good_len);
+		memcpy(m, good, good_len);
 		for (unsigned k = tp_rand() % 3; k; k--)
-			b[tp_rand() % 56] = (uint8_t)(tp_rand() % 4 ? tp_rand() : tp_rand() % 16);
+			m[tp_rand() % 56] = (uint8_t)(tp_rand() % 4 ? tp_rand() : tp_rand() % 16);
+		memcpy(b, m, len);
 		memset(&a, 0xaa, sizeof(a));
 		memset(&g, 0x55, sizeof(g));
-		ea = wlb_pkt_parse(&a, b, len, good_len);
-		eg = wlb_pkt_parse_any(&g, b, len, good_len);
+		ea = wlb_pkt_parse(&a, b, len, len);
+		eg = wlb_pkt_parse_any(&g, b, len, len);
 		ck_assert_int_eq(ea, eg);
 		if (ea == WLB_PKT_OK || ea == WLB_PKT_NOT_TCP || ea == WLB_PKT_FRAGMENT) {
 			ck_assert_ptr_eq(a.data, g.data);
@@ -315,7 +317,7 @@ START_TEST(parse_inline_agrees_with_general)
 		common += ea == WLB_PKT_OK && a.ihl == 20 && (a.thl == 20 || a.thl == 32);
 		free(b);
 	}
-	/* the inline path was taken, not only the general one */
+	/* inputs of the form the inline path takes were among them */
 	ck_assert_uint_gt(common, 10000);
 }
 END_TEST
