@@ -148,9 +148,8 @@ static bool tag_syn(struct clientgw *gw, struct wlb_pkt *p, const struct wlb_flo
 
 /* A SYN of a connection that already has a winner: the client missed the
  * SYN-ACK.  No new race: it goes where the connection is. */
-static __wlb_always_inline void to_winner(struct clientgw *gw, struct wlb_flow *f,
-					  enum wlb_mode mode, struct wlb_pkt *p,
-					  struct wlb_action *act);
+static wlb_always_inline void to_winner(struct clientgw *gw, struct wlb_flow *f, enum wlb_mode mode,
+					struct wlb_pkt *p, struct wlb_action *act);
 
 static void decided_syn(struct clientgw *gw, struct wlb_pkt *p, struct wlb_flow *f,
 			struct wlb_action *act)
@@ -324,7 +323,7 @@ static void fp_install(struct clientgw *gw, struct wlb_flow *f)
 
 /* Called for each packet of a decided connection: inline, as most of them
  * (every one without a fast path, or after the hand-over) stop here. */
-static __wlb_always_inline void fp_consider(struct clientgw *gw, struct wlb_flow *f)
+static wlb_always_inline void fp_consider(struct clientgw *gw, struct wlb_flow *f)
 {
 	if (gw->fp && !(f->flags & (CGW_FASTPATH | CGW_CLOSING | CGW_FIN_CLIENT | CGW_FIN_SERVER)))
 		fp_install(gw, f);
@@ -499,8 +498,8 @@ static void track_close(struct clientgw *gw, struct wlb_flow *f, const struct wl
 /* A packet of a decided connection, either way: its deadline moves, a FIN
  * or RST begins the close, and the fast path may take it over.  The
  * common packet (no FIN or RST, not closing) only moves the deadline. */
-static __wlb_always_inline void flow_seen(struct clientgw *gw, struct wlb_flow *f,
-					  const struct wlb_pkt *p, bool from_client, uint64_t now)
+static wlb_always_inline void flow_seen(struct clientgw *gw, struct wlb_flow *f,
+					const struct wlb_pkt *p, bool from_client, uint64_t now)
 {
 	if ((p->flags & (WLB_TCP_FIN | WLB_TCP_RST)) || (f->flags & CGW_CLOSING))
 		track_close(gw, f, p, from_client, now);
@@ -527,9 +526,8 @@ static void to_tunnel(struct clientgw *gw, struct wlb_flow *f, struct wlb_pkt *p
 
 /* A client packet of a replica-served connection goes to the replica:
  * readdressed in A and B, tunnelled in C. */
-static __wlb_always_inline void to_winner(struct clientgw *gw, struct wlb_flow *f,
-					  enum wlb_mode mode, struct wlb_pkt *p,
-					  struct wlb_action *act)
+static wlb_always_inline void to_winner(struct clientgw *gw, struct wlb_flow *f, enum wlb_mode mode,
+					struct wlb_pkt *p, struct wlb_action *act)
 {
 	if (mode == WLB_MODE_C) {
 		to_tunnel(gw, f, p, act);
@@ -568,9 +566,9 @@ static void client_packet(struct clientgw *gw, struct wlb_pkt *p, uint64_t now,
  * replica in A given the origin's source; from the origin (it won, or a
  * replica spoofs it in B) left alone; in C taken out of the tunnel the
  * replica sent it in.  Returns whether s was the winner's. */
-static __wlb_always_inline bool winner_packet(struct clientgw *gw, struct wlb_flow *f,
-					      struct from_server *s, uint64_t now,
-					      struct wlb_action *act)
+static wlb_always_inline bool winner_packet(struct clientgw *gw, struct wlb_flow *f,
+					    struct from_server *s, uint64_t now,
+					    struct wlb_action *act)
 {
 	uint32_t src = wlb_ip_saddr(&s->p);
 	enum wlb_mode mode = flow_mode(f);
@@ -611,8 +609,8 @@ static bool forged_origin(const struct wlb_flow *f, const struct from_server *s)
 /* One walk over the client port's flows decides: the winner's packet, a
  * refused one (a tunnel packet no winner sent, a forged origin packet in
  * C), or somebody else's (another tunnel through this router, unknown). */
-static __wlb_always_inline void server_packet(struct clientgw *gw, struct from_server *s,
-					      uint64_t now, struct wlb_action *act)
+static wlb_always_inline void server_packet(struct clientgw *gw, struct from_server *s,
+					    uint64_t now, struct wlb_action *act)
 {
 	struct wlb_flow_key k = endpoint_of(&s->p);
 	struct wlb_flow *f = NULL;
