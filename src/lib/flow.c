@@ -122,7 +122,7 @@ size_t wlb_flow_table_bytes(const struct wlb_flow_table *t)
 	       n * (sizeof(*t->ix.e) + sizeof(*t->ix.tbucket) + sizeof(*t->ix.ebucket));
 }
 
-static void lru_push(struct wlb_flow_table *t, uint32_t i)
+static inline void lru_push(struct wlb_flow_table *t, uint32_t i)
 {
 	struct wlb_flow *f = &t->ix.e[i];
 	struct flow_lru *l = &t->lru[f->cls];
@@ -136,7 +136,7 @@ static void lru_push(struct wlb_flow_table *t, uint32_t i)
 	l->head = i;
 }
 
-static void lru_unlink(struct wlb_flow_table *t, uint32_t i)
+static inline void lru_unlink(struct wlb_flow_table *t, uint32_t i)
 {
 	struct wlb_flow *f = &t->ix.e[i];
 	struct flow_lru *l = &t->lru[f->cls];
@@ -287,24 +287,12 @@ struct wlb_flow *wlb_flow_endpoint_expired(struct wlb_flow_table *t, struct wlb_
 	return NULL;
 }
 
-/* An unlink and a push in one, for an entry known not to be at the head:
- * it has a predecessor and its list a head, so two of the four NIL checks
- * fall away. */
 void wlb_flow_promote(struct wlb_flow_table *t, struct wlb_flow *f, uint64_t now_ms)
 {
-	struct flow_lru *l = &t->lru[f->cls];
-	struct wlb_flow *e = t->ix.e;
 	uint32_t i = slot_of(t, f);
 
-	e[f->lprev].lnext = f->lnext;
-	if (f->lnext != WLB_FLOW_NIL)
-		e[f->lnext].lprev = f->lprev;
-	else
-		l->tail = f->lprev;
-	f->lprev = WLB_FLOW_NIL;
-	f->lnext = l->head;
-	e[l->head].lprev = i;
-	l->head = i;
+	lru_unlink(t, i);
+	lru_push(t, i);
 	f->lru_epoch = wlb_flow_epoch(now_ms);
 }
 

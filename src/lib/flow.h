@@ -123,9 +123,8 @@ static inline uint8_t wlb_flow_epoch(uint64_t now_ms)
 	return (uint8_t)(now_ms >> WLB_FLOW_EPOCH_SHIFT);
 }
 
-/* Move the entry, which must not be at the head of its list already, to
- * the head (out of line: wlb_flow_touch() below calls it only when the
- * move is due). */
+/* Move the entry to the head of its list (out of line: wlb_flow_touch()
+ * below calls it only when the move is due). */
 void wlb_flow_promote(struct wlb_flow_table *t, struct wlb_flow *f, uint64_t now_ms);
 /* Push the deadline to now + timeout and mark the entry most recently used
  * (to the epoch, above).  Inline: every packet of a connection does it,
