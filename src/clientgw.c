@@ -294,29 +294,69 @@ static struct wlb_fp_key fp_server_key(const struct wlb_flow *f)
 	return (struct wlb_fp_key){from, f->key.server_port, f->key.client.v4, f->key.client_port};
 }
 
+static bool is_tunnelled(const struct wlb_flow *f)
+{
+	return f->state == CGW_REPLICA && flow_mode(f) == WLB_MODE_C;
+}
+
+/* What the client's packets get in fp_dst: the winner's address in A and
+ * B; in C the origin's, kept, so that they pass the queue and meet the
+ * kernel's tunnel. */
+static uint32_t fp_dst_value(const struct wlb_flow *f)
+{
+	return is_tunnelled(f) ? f->key.server.v4 : f->peer.v4;
+}
+
+/* C: the kernel's tunnel (tunfp.h) carries both ways, the client's
+ * packets into the tunnel to the winner and the winner's out of it, marked
+ * so that the rules pass them where they queue a plain packet with the
+ * origin's source as forged.  All or nothing. */
+static bool tun_install(struct clientgw *gw, struct wlb_flow *f)
+{
+	struct wlb_fp_key ck = fp_client_key(f), sk = fp_server_key(f);
+
+	if (wlb_tun_add(gw->tun, WLB_TUN_MAP_ENCAP, &ck, f->key.client.v4, f->peer.v4, 0))
+		return false;
+	if (wlb_tun_add(gw->tun, WLB_TUN_MAP_DECAP, &sk, f->peer.v4, f->key.client.v4,
+			gw->conf->clientgw.rst_mark)) {
+		wlb_tun_del(gw->tun, WLB_TUN_MAP_ENCAP, &ck);
+		return false;
+	}
+	wlb_fp_add(gw->fp, WLB_FP_DST, &ck, fp_dst_value(f));
+	return true;
+}
+
 /*
- * A decided connection whose packets need only new addresses (A, B, and
- * any the origin serves, where the "rewrite" keeps the address and only
- * spares the queue) is handed to the kernel once it has shown it carries
- * more than a short exchange (WLB_FP_AFTER_PACKETS), never once it has
- * begun to close; a tunnel (C) is not, the kernel here cannot
- * encapsulate.  The server side is installed in B as well: when A is the
- * default, the rules queue every web reply.
+ * A decided connection is handed to the kernel once it has shown it
+ * carries more than a short exchange (WLB_FP_AFTER_PACKETS), never once it
+ * has begun to close: A, B and any the origin serves to nftables' maps (new
+ * addresses, or for the origin's and B's only a way past the queue), C to
+ * the kernel's tunnel when there is one.  The server side is installed in
+ * B as well: when A is the default, the rules queue every web reply.
  */
 static void fp_install(struct clientgw *gw, struct wlb_flow *f)
 {
+	bool tunnel = is_tunnelled(f);
 	struct wlb_fp_key ck, sk;
 
-	if (f->state == CGW_REPLICA && flow_mode(f) == WLB_MODE_C)
+	if (tunnel && !gw->tun)
 		return;
 	if (f->hits < WLB_FP_AFTER_PACKETS) {
 		f->hits++;
 		return;
 	}
-	ck = fp_client_key(f);
-	sk = fp_server_key(f);
-	wlb_fp_add(gw->fp, WLB_FP_DST, &ck, f->peer.v4);
-	wlb_fp_add(gw->fp, WLB_FP_SRC, &sk, f->key.server.v4);
+	if (tunnel) {
+		if (!tun_install(gw, f)) {
+			/* the maps are full: try again some packets later */
+			f->hits = 0;
+			return;
+		}
+	} else {
+		ck = fp_client_key(f);
+		sk = fp_server_key(f);
+		wlb_fp_add(gw->fp, WLB_FP_DST, &ck, f->peer.v4);
+		wlb_fp_add(gw->fp, WLB_FP_SRC, &sk, f->key.server.v4);
+	}
 	f->flags |= CGW_FASTPATH;
 	gw->c[fastpath_installed]++;
 }
@@ -337,7 +377,12 @@ static void fp_remove(struct clientgw *gw, struct wlb_flow *f)
 	if (!(f->flags & CGW_FASTPATH))
 		return;
 	wlb_fp_del(gw->fp, WLB_FP_DST, &ck);
-	wlb_fp_del(gw->fp, WLB_FP_SRC, &sk);
+	if (is_tunnelled(f)) {
+		wlb_tun_del(gw->tun, WLB_TUN_MAP_ENCAP, &ck);
+		wlb_tun_del(gw->tun, WLB_TUN_MAP_DECAP, &sk);
+	} else {
+		wlb_fp_del(gw->fp, WLB_FP_SRC, &sk);
+	}
 	f->flags &= (uint8_t)~CGW_FASTPATH;
 	gw->c[fastpath_removed]++;
 }
@@ -375,7 +420,7 @@ void clientgw_fp_seen(struct clientgw *gw, enum wlb_fp_map m, const struct wlb_f
 		f = wlb_flow_lookup(gw->flows, &k, now_ms);
 		if (!f)
 			fp_restore(gw, &k, value, expires_ms, now_ms);
-		else if ((f->flags & CGW_FASTPATH) && f->peer.v4 == value)
+		else if ((f->flags & CGW_FASTPATH) && fp_dst_value(f) == value)
 			wlb_flow_touch(gw->flows, f, now_ms, expires_ms);
 		else
 			/* left from an earlier connection on these ports (its
@@ -394,6 +439,43 @@ void clientgw_fp_seen(struct clientgw *gw, enum wlb_fp_map m, const struct wlb_f
 	f = wlb_flow_lookup(gw->flows, &k, now_ms);
 	if (f && f->state == CGW_REPLICA && f->peer.v4 == e->saddr)
 		f->flags = (uint8_t)((f->flags & ~CGW_MODE_MASK) | WLB_MODE_A << CGW_MODE_SHIFT);
+}
+
+/*
+ * An entry of the kernel's tunnel, read back: the connection lives as long
+ * as the kernel carries it.  One the table no longer holds (evicted, timed
+ * out, flushed) or holds without a kernel tunnel is removed: the maps have
+ * no timeouts of their own.  Both entries of a connection say the same;
+ * the encapsulation's (the client's packets) is the one read.
+ */
+bool clientgw_tun_seen(struct clientgw *gw, enum wlb_tun_map m, const struct wlb_fp_key *e,
+		       uint64_t idle_ms, uint64_t now_ms)
+{
+	uint32_t idle = gw->conf->clientgw.idle_ms;
+	struct wlb_flow_key k = {0};
+	struct wlb_flow *f;
+
+	if (m == WLB_TUN_MAP_ENCAP) {
+		k.client.v4 = e->saddr;
+		k.client_port = e->sport;
+		k.server.v4 = e->daddr;
+		k.server_port = e->dport;
+	} else {
+		k.client.v4 = e->daddr;
+		k.client_port = e->dport;
+		k.server.v4 = e->saddr;
+		k.server_port = e->sport;
+	}
+	f = wlb_flow_lookup(gw->flows, &k, now_ms);
+	if (!f || !(f->flags & CGW_FASTPATH) || !is_tunnelled(f))
+		return true;
+	if (idle_ms >= idle) {
+		clientgw_forget(gw, f);
+		return false; /* gone with it */
+	}
+	if (m == WLB_TUN_MAP_ENCAP && !(f->flags & CGW_CLOSING))
+		wlb_flow_touch(gw->flows, f, now_ms, (uint32_t)(idle - idle_ms) + 1000);
+	return false;
 }
 
 static void settle(struct clientgw *gw, struct wlb_flow *f, enum clientgw_state st, uint32_t peer,

@@ -162,11 +162,38 @@ static struct wlb_fp_key fp_arriving_key(const struct replicad *r, const struct 
 				   r->conf->replicad.service_address, f->key.server_port};
 }
 
-/* What the server sends to the client, as the origin in B. */
+/* A client's packet inside the gateway's tunnel (C): to the origin. */
+static struct wlb_fp_key fp_tunnel_key(const struct wlb_flow *f)
+{
+	return (struct wlb_fp_key){f->key.client.v4, f->key.client_port, f->key.server.v4,
+				   f->key.server_port};
+}
+
+/* What the server sends to the client, as the origin in B and C. */
 static struct wlb_fp_key fp_leaving_key(const struct wlb_flow *f)
 {
 	return (struct wlb_fp_key){f->key.server.v4, f->key.server_port, f->key.client.v4,
 				   f->key.client_port};
+}
+
+/* C: the kernel's tunnel (tunfp.h) takes the client's packets out of the
+ * gateway's tunnel and puts the server's into one to the client; an
+ * element that keeps the origin's address spares the server's packets
+ * the queue on their way to it.  All or nothing. */
+static bool tun_install(struct replicad *r, struct wlb_flow *f)
+{
+	struct wlb_fp_key in = fp_tunnel_key(f), out = fp_leaving_key(f);
+	uint32_t service = r->conf->replicad.service_address;
+
+	if (!r->tun || !r->fp ||
+	    wlb_tun_add(r->tun, WLB_TUN_MAP_DECAP, &in, f->key.client.v4, service, 0))
+		return false;
+	if (wlb_tun_add(r->tun, WLB_TUN_MAP_ENCAP, &out, service, f->key.client.v4, 0)) {
+		wlb_tun_del(r->tun, WLB_TUN_MAP_DECAP, &in);
+		return false;
+	}
+	wlb_fp_add(r->fp, WLB_FP_SRC, &out, f->key.server.v4);
+	return true;
 }
 
 /* A's client packets need nothing, but the rule that queues B's (same
@@ -177,11 +204,20 @@ static void fp_install(struct replicad *r, struct wlb_flow *f)
 {
 	struct wlb_fp_key in = fp_arriving_key(r, f), out = fp_leaving_key(f);
 
-	if (!r->fp || f->state == WLB_MODE_C)
-		return;
-	wlb_fp_add(r->fp, WLB_FP_DST, &in, f->key.server.v4);
-	if (f->state == WLB_MODE_B)
-		wlb_fp_add(r->fp, WLB_FP_SRC, &out, f->key.server.v4);
+	if (f->state == WLB_MODE_C) {
+		if (!tun_install(r, f)) {
+			/* no kernel tunnel, or its maps are full: try again
+			 * some packets later */
+			f->hits = 0;
+			return;
+		}
+	} else {
+		if (!r->fp)
+			return;
+		wlb_fp_add(r->fp, WLB_FP_DST, &in, f->key.server.v4);
+		if (f->state == WLB_MODE_B)
+			wlb_fp_add(r->fp, WLB_FP_SRC, &out, f->key.server.v4);
+	}
 	f->flags |= RPD_FASTPATH;
 	r->c[fastpath_installed]++;
 }
@@ -207,8 +243,15 @@ static void fp_remove(struct replicad *r, struct wlb_flow *f)
 
 	if (!(f->flags & RPD_FASTPATH))
 		return;
-	wlb_fp_del(r->fp, WLB_FP_DST, &in);
-	if (f->state == WLB_MODE_B)
+	if (f->state == WLB_MODE_C) {
+		struct wlb_fp_key tin = fp_tunnel_key(f);
+
+		wlb_tun_del(r->tun, WLB_TUN_MAP_DECAP, &tin);
+		wlb_tun_del(r->tun, WLB_TUN_MAP_ENCAP, &out);
+	} else {
+		wlb_fp_del(r->fp, WLB_FP_DST, &in);
+	}
+	if (f->state != WLB_MODE_A)
 		wlb_fp_del(r->fp, WLB_FP_SRC, &out);
 	f->flags &= (uint8_t)~RPD_FASTPATH;
 	r->c[fastpath_removed]++;
@@ -244,6 +287,31 @@ void replicad_fp_seen(struct replicad *r, enum wlb_fp_map m, const struct wlb_fp
 	f->state = value == r->conf->replicad.service_address ? WLB_MODE_A : WLB_MODE_B;
 	f->flags = RPD_FASTPATH;
 	r->c[fastpath_restored]++;
+}
+
+/* An entry of the kernel's tunnel read back: as clientgw_tun_seen(). */
+bool replicad_tun_seen(struct replicad *r, enum wlb_tun_map m, const struct wlb_fp_key *e,
+		       uint64_t idle_ms, uint64_t now_ms)
+{
+	bool arriving = m == WLB_TUN_MAP_DECAP;
+	uint32_t idle = r->conf->replicad.idle_ms;
+	struct wlb_flow_key k = {
+		.client.v4 = arriving ? e->saddr : e->daddr,
+		.server.v4 = arriving ? e->daddr : e->saddr,
+		.client_port = arriving ? e->sport : e->dport,
+		.server_port = arriving ? e->dport : e->sport,
+	};
+	struct wlb_flow *f = wlb_flow_lookup(r->flows, &k, now_ms);
+
+	if (!f || !(f->flags & RPD_FASTPATH) || f->state != WLB_MODE_C)
+		return true;
+	if (idle_ms >= idle) {
+		replicad_forget(r, f);
+		return false; /* gone with it */
+	}
+	if (arriving && !(f->flags & RPD_CLOSING))
+		wlb_flow_touch(r->flows, f, now_ms, (uint32_t)(idle - idle_ms) + 1000);
+	return false;
 }
 
 /* ------------------------------------------ B and C: the connection */
@@ -345,8 +413,8 @@ static void local_packet(struct replicad *r, struct wlb_pkt *p, uint64_t now,
 		tunnel_out(r, p, act);
 	} else {
 		r->c[b_spoofed_sent]++;
-		fp_won(r, f, p);
 	}
+	fp_won(r, f, p);
 }
 
 /* Configuration B: the client gateway sends the client's packets to our
@@ -407,6 +475,7 @@ static void client_tunnel(struct replicad *r, struct wlb_pkt *outer, uint64_t no
 	}
 	r->c[tunnel_received]++;
 	track_close(r, f, &in, true, now);
+	fp_won(r, f, &in);
 	wlb_action_mangle(act, in.data, in.len);
 }
 

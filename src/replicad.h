@@ -49,6 +49,7 @@ struct replicad {
 	const struct wlb_conf *conf;
 	struct wlb_flow_table *flows; /* SYN seen -> its nonce, until the SYN-ACK */
 	struct wlb_fp *fp;	      /* NULL: every packet comes here */
+	struct wlb_tun *tun;	      /* NULL: C tunnels in userspace */
 	/* the state in force: the configuration's, until wlbctl drain or
 	 * enable sets another; a reload brings the configuration's back */
 	enum wlb_replica_state state;
@@ -73,6 +74,10 @@ void replicad_forget(struct replicad *r, struct wlb_flow *f);
 /* An element of the kernel's maps, read back (see clientgw_fp_seen()). */
 void replicad_fp_seen(struct replicad *r, enum wlb_fp_map m, const struct wlb_fp_key *k,
 		      uint32_t value, uint32_t expires_ms, uint64_t now_ms);
+/* An entry of the kernel's C tunnel read back, idle_ms since its last
+ * packet; returns whether the entry is stale and must go. */
+bool replicad_tun_seen(struct replicad *r, enum wlb_tun_map m, const struct wlb_fp_key *k,
+		       uint64_t idle_ms, uint64_t now_ms);
 void replicad_dump(struct replicad *r, FILE *f, uint64_t now_ms);
 
 #endif

@@ -72,6 +72,25 @@ static void fp_seen(void *self, enum wlb_fp_map m, const struct wlb_fp_key *k, u
 	clientgw_fp_seen(self, m, k, value, expires_ms, now_ms);
 }
 
+static uint32_t tun_flows(const struct wlb_conf *c)
+{
+	/* without the mark the rules could not tell its packets from forged
+	 * ones (wlb-rules(8)) */
+	return wlb_conf_clientgw_uses(c, WLB_MODE_C) && c->clientgw.rst_mark ? c->clientgw.flows
+									     : 0;
+}
+
+static void tun_attach(void *self, struct wlb_tun *t)
+{
+	((struct clientgw *)self)->tun = t;
+}
+
+static bool tun_seen(void *self, enum wlb_tun_map m, const struct wlb_fp_key *k, uint64_t idle_ms,
+		     uint64_t now_ms)
+{
+	return clientgw_tun_seen(self, m, k, idle_ms, now_ms);
+}
+
 /* ----------------------------------------------------------------- control */
 
 static void forget(void *self, struct wlb_flow *f)
@@ -146,6 +165,9 @@ static const struct wlb_daemon clientgw_daemon = {
 	.fp_timeout = fp_timeout,
 	.fp_attach = fp_attach,
 	.fp_seen = fp_seen,
+	.tun_flows = tun_flows,
+	.tun_attach = tun_attach,
+	.tun_seen = tun_seen,
 	.control = control,
 	.control_usage = "flows [ADDRESS], replicas, flush CLIENT:PORT SERVER:PORT",
 };

@@ -148,7 +148,10 @@ static void dump(void *self, FILE *f, uint64_t now_ms)
  * B's queue rule), and without B wlb-rules makes no maps. */
 static const char *fp_unneeded(const struct wlb_conf *c)
 {
-	return wlb_replicad_serves(&c->replicad, WLB_MODE_B) ? NULL : "configuration B not served";
+	return wlb_replicad_serves(&c->replicad, WLB_MODE_B) ||
+			       wlb_replicad_serves(&c->replicad, WLB_MODE_C)
+		       ? NULL
+		       : "configurations B and C not served";
 }
 
 static uint32_t fp_timeout(const struct wlb_conf *c)
@@ -165,6 +168,22 @@ static void fp_seen(void *self, enum wlb_fp_map m, const struct wlb_fp_key *k, u
 		    uint32_t expires_ms, uint64_t now_ms)
 {
 	replicad_fp_seen(self, m, k, value, expires_ms, now_ms);
+}
+
+static uint32_t tun_flows(const struct wlb_conf *c)
+{
+	return wlb_replicad_serves(&c->replicad, WLB_MODE_C) ? c->replicad.flows : 0;
+}
+
+static void tun_attach(void *self, struct wlb_tun *t)
+{
+	((struct replicad *)self)->tun = t;
+}
+
+static bool tun_seen(void *self, enum wlb_tun_map m, const struct wlb_fp_key *k, uint64_t idle_ms,
+		     uint64_t now_ms)
+{
+	return replicad_tun_seen(self, m, k, idle_ms, now_ms);
 }
 
 /* ----------------------------------------------------------------- control */
@@ -281,6 +300,9 @@ static const struct wlb_daemon replicad_daemon = {
 	.fp_timeout = fp_timeout,
 	.fp_attach = fp_attach,
 	.fp_seen = fp_seen,
+	.tun_flows = tun_flows,
+	.tun_attach = tun_attach,
+	.tun_seen = tun_seen,
 	.control = control,
 	.control_usage = "flows [ADDRESS], replicas, drain, enable, flush CLIENT:PORT SERVER:PORT",
 };

@@ -166,6 +166,11 @@ static void build_clientgw(const struct wlb_conf *c, struct wlb_nft_table *t)
 	unsigned out = chain(t, "out", NF_INET_LOCAL_OUT, PRIO_RAW, false);
 
 	fastpath_maps(t, g->flows * g->workers, g->idle_ms);
+	/* the kernel's C tunnel (tunfp.h) marks what it takes out of a
+	 * replica's tunnel: passed, where a plain packet with the origin's
+	 * source is queued as forged */
+	if (g->rst_mark && wlb_conf_clientgw_uses(c, WLB_MODE_C))
+		rule(t, pre, WLB_A_ACCEPT, 0, MATCH(WLB_M_MARK, g->rst_mark, 0), NOMATCH);
 	rewrite(t, pre, 1);
 	clientgw_replies(c, t, pre);
 	if (g->rst_mark)

@@ -1117,6 +1117,16 @@ const struct wlb_service *wlb_conf_find_service(const struct wlb_conf *c, uint32
 	return NULL;
 }
 
+bool wlb_conf_clientgw_uses(const struct wlb_conf *c, enum wlb_mode m)
+{
+	if (c->clientgw.mode == m)
+		return true;
+	for (unsigned i = 0; i < c->n_services; i++)
+		if (c->services[i].mode == m)
+			return true;
+	return false;
+}
+
 bool wlb_conf_is_redirector(const struct wlb_conf *c, uint32_t addr)
 {
 	const struct wlb_replicad_conf *r = &c->replicad;

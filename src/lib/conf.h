@@ -135,6 +135,10 @@ bool wlb_conf_dst_included(const struct wlb_conf *c, uint32_t addr);
 bool wlb_conf_is_redirector(const struct wlb_conf *c, uint32_t addr);
 bool wlb_ranges_contain(const struct wlb_ranges *r, uint32_t host_addr);
 
+/* Whether the client gateway may see connections in configuration m: its
+ * default, or a listed service's. */
+bool wlb_conf_clientgw_uses(const struct wlb_conf *c, enum wlb_mode m);
+
 const char *wlb_mode_name(enum wlb_mode m);
 const char *wlb_replica_state_name(enum wlb_replica_state s);
 

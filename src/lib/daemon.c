@@ -47,6 +47,7 @@ struct daemon_run {
 	uint64_t by_hook[5]; /* packets per netfilter hook: which direction costs what */
 	uint64_t reloads, reload_failures;
 	struct wlb_fp *fp;
+	struct wlb_tun *tun;
 	bool no_fastpath;
 	uint64_t next_fp_sync;
 	bool stop;
@@ -303,13 +304,66 @@ static uint64_t fp_sync_interval(const struct daemon_run *r)
 	return t < 1000 ? 1000 : t > 30000 ? 30000 : t;
 }
 
+static bool tun_seen(void *arg, enum wlb_tun_map m, const struct wlb_fp_key *k, uint64_t idle_ms)
+{
+	struct seen_ctx *c = arg;
+
+	return c->r->d->tun_seen(c->r->self, m, k, idle_ms, c->now);
+}
+
 static void fp_sync(struct daemon_run *r, uint64_t now)
 {
 	struct seen_ctx c = {r, now};
 
 	if (wlb_fp_dump(r->fp, fp_seen, &c) < 0)
 		wlb_warn("fast path: reading the maps back failed: %s", strerror(errno));
+	wlb_tun_dump(r->tun, tun_seen, &c);
 	r->next_fp_sync = now + fp_sync_interval(r);
+}
+
+/*
+ * Configuration C's tunnel in the kernel (tunfp.h), beside the nftables
+ * maps, which spare its packets the queues.  One program per host: with
+ * several workers each would replace the others', so they tunnel in
+ * userspace.
+ */
+static void tun_start(struct daemon_run *r)
+{
+	uint32_t flows = r->d->tun_flows ? r->d->tun_flows(r->conf) : 0;
+	char err[256];
+
+	if (!flows)
+		return;
+	if (r->workers > 1) {
+		wlb_notice("configuration C tunnels in userspace: the kernel's tc program "
+			   "serves one worker, this daemon has %u",
+			   r->workers);
+		return;
+	}
+	r->tun = wlb_tun_open(flows, err, sizeof(err));
+	if (!r->tun) {
+		wlb_warn("configuration C tunnels in userspace: %s", err);
+		return;
+	}
+	r->d->tun_attach(r->self, r->tun);
+	wlb_notice("configuration C tunnels in the kernel: tc program on %u interface(s)",
+		   r->tun->n_ifaces);
+}
+
+static void dump_tun(const struct daemon_run *r, FILE *f)
+{
+	static const char *const names[WLB_TUN_NCOUNTERS] = {
+		"tunnel_kernel_encap", "tunnel_kernel_decap", "tunnel_kernel_refused",
+		"tunnel_kernel_failed"};
+	uint64_t c[WLB_TUN_NCOUNTERS];
+
+	wlb_counter_print(f, "tunnel_kernel_interfaces", r->tun->n_ifaces);
+	wlb_counter_print(f, "tunnel_kernel_added", r->tun->st.added);
+	wlb_counter_print(f, "tunnel_kernel_deleted", r->tun->st.deleted);
+	wlb_counter_print(f, "tunnel_kernel_add_failures", r->tun->st.add_failures);
+	wlb_tun_counters(r->tun, c);
+	for (unsigned i = 0; i < WLB_TUN_NCOUNTERS; i++)
+		wlb_counter_print(f, names[i], c[i]);
 }
 
 /* Without nftables (or with rules from elsewhere) the daemon still works:
@@ -340,6 +394,7 @@ static void fp_start(struct daemon_run *r)
 	fp_sync(r, wlb_now_ms());
 	wlb_notice("fast path on (table ip %s): %" PRIu64 " elements found", r->d->fp_table,
 		   r->fp->st.dumped - before);
+	tun_start(r);
 }
 
 static void dump_fp(const struct daemon_run *r, FILE *f)
@@ -392,6 +447,9 @@ static void dump_common(struct daemon_run *r, FILE *f)
 	wlb_counter_print(f, "fastpath_on", r->fp != NULL);
 	if (r->fp)
 		dump_fp(r, f);
+	wlb_counter_print(f, "tunnel_kernel_on", r->tun != NULL);
+	if (r->tun)
+		dump_tun(r, f);
 }
 
 /* The state file's directory (under systemd, RuntimeDirectory=wlb makes
@@ -630,6 +688,7 @@ static int open_io(struct daemon_run *r)
 
 static void cleanup(struct daemon_run *r)
 {
+	wlb_tun_close(r->tun);
 	wlb_fp_close(r->fp);
 	wlb_ctl_close(r->ctl);
 	wlb_nfq_close(r->nfq);

@@ -17,6 +17,7 @@
 #include "conf.h"
 #include "fastpath.h"
 #include "nfq.h"
+#include "tunfp.h"
 
 #define WLB_EMIT_MAX 64	   /* packets one decision may send */
 #define WLB_EMIT_SIZE 2048 /* each at most (a SYN with data, encapsulated) */
@@ -87,6 +88,14 @@ struct wlb_daemon {
 	void (*fp_attach)(void *self, struct wlb_fp *fp);
 	void (*fp_seen)(void *self, enum wlb_fp_map m, const struct wlb_fp_key *k, uint32_t value,
 			uint32_t expires_ms, uint64_t now_ms);
+	/* Configuration C's tunnel in the kernel (tunfp.h), started with the
+	 * fast path: how many connections it may hold, 0 when this
+	 * configuration tunnels none (NULL: the daemon never does). */
+	uint32_t (*tun_flows)(const struct wlb_conf *c);
+	void (*tun_attach)(void *self, struct wlb_tun *t);
+	/* an entry read back with the fast path's (see wlb_tun_dump()) */
+	bool (*tun_seen)(void *self, enum wlb_tun_map m, const struct wlb_fp_key *k,
+			 uint64_t idle_ms, uint64_t now_ms);
 	/* wlbctl(8): the daemon's commands, "status" and "counters" after
 	 * the common part; returns WLB_CTL_DONE or WLB_CTL_UNKNOWN (ctl.h) */
 	int (*control)(void *self, const struct wlb_ctl_req *req, struct wlb_ctl_out *out,

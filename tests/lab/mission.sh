@@ -447,3 +447,71 @@ check_reload_during_download() {
 	expect_served replica1 "replica1 back in the services" || rc=1
 	return $rc
 }
+
+# The tc filters of wlb's C tunnel in HOST, one line per device and hook.
+tun_filters() { # HOST
+	local dev hook
+	for dev in $(lab_exec "$1" ls /sys/class/net); do
+		for hook in ingress egress; do
+			lab_exec "$1" tc filter show dev "$dev" "$hook" 2>/dev/null |
+				grep -q 'wlb_tun_' && echo "$dev $hook"
+		done
+	done
+}
+
+# 13. C in the kernel: after the hand-over, a 10 MiB download from replica1
+# is carried by the tc program at both tunnel ends (the replica puts the
+# server's packets into the tunnel, the gateway takes them out, and the
+# client's ACKs the other way), intact; the daemons see its first packets
+# and its end, which removes the entries; a stop takes the filters away.
+check_kernel_tunnel() {
+	local f="$LAB_DIR/download-c" want got h rc=0 filters
+	declare -A b a
+	want=$(sha256sum "$LAB_DIR/www/10m" | cut -d' ' -f1)
+	for h in cgw replica1; do
+		[ "$(wlb_counter "$h" tunnel_kernel_on)" = 1 ] ||
+			{ wlb_fail "$h: the kernel tunnel is off: $(grep -h 'tunnels' "$LAB_DIR"/log/"$h"-*.log | tail -n 1)"; rc=1; }
+		filters=$(tun_filters "$h" | wc -l)
+		[ "$filters" -ge 2 ] || { wlb_fail "$h: $filters tc filters of wlb"; rc=1; }
+		b[$h]=$(wlb_dump "$h" | awk '/^(tunnel_kernel_(encap|decap|added|deleted)|tunnel_(encap|decap|sent|received)) / { printf "%s=%s ", $1, $2 }')
+	done
+	lab_exec client curl -sS --max-time 60 -o "$f" "http://$LAB_ORIGIN_IP/10m" ||
+		{ wlb_fail "10m download failed"; return 1; }
+	got=$(sha256sum "$f" | cut -d' ' -f1)
+	rm -f "$f"
+	[ "$got" = "$want" ] || { wlb_fail "10m corrupted through the kernel tunnel"; rc=1; }
+	sleep 2.5 # the linger after the FINs, then the entries are gone
+	for h in cgw replica1; do
+		a[$h]=$(wlb_dump "$h" | awk '/^(tunnel_kernel_(encap|decap|added|deleted)|tunnel_(encap|decap|sent|received)) / { printf "%s=%s ", $1, $2 }')
+	done
+	delta() { # HOST NAME
+		local x y
+		x=$(tr ' ' '\n' <<<"${b[$1]}" | sed -n "s/^$2=//p")
+		y=$(tr ' ' '\n' <<<"${a[$1]}" | sed -n "s/^$2=//p")
+		echo $((${y:-0} - ${x:-0}))
+	}
+	local gw_k gw_u r_k r_u gw_left r_left
+	gw_k=$(delta cgw tunnel_kernel_decap)
+	gw_u=$(delta cgw tunnel_decap)
+	r_k=$(delta replica1 tunnel_kernel_encap)
+	r_u=$(delta replica1 tunnel_sent)
+	gw_left=$(($(delta cgw tunnel_kernel_added) - $(delta cgw tunnel_kernel_deleted)))
+	r_left=$(($(delta replica1 tunnel_kernel_added) - $(delta replica1 tunnel_kernel_deleted)))
+	[ "$gw_k" -ge 20 ] && [ "$r_k" -ge 20 ] ||
+		{ wlb_fail "the kernel carried little: cgw decap $gw_k, replica1 encap $r_k"; rc=1; }
+	[ "$gw_u" -le 40 ] && [ "$r_u" -le 40 ] ||
+		{ wlb_fail "userspace carried much: cgw decap $gw_u, replica1 sent $r_u"; rc=1; }
+	[ "$gw_left" = 0 ] && [ "$r_left" = 0 ] ||
+		{ wlb_fail "entries left after the download ended: cgw $gw_left, replica1 $r_left"; rc=1; }
+	mission_note "C in the kernel, one 10 MiB download: intact=$([ "$got" = "$want" ] && echo yes || echo no);" \
+		"replica1 tunnelled $r_k (kernel, GSO buffers) / $r_u (userspace);" \
+		"cgw decapsulated $gw_k / $gw_u; entries left: cgw $gw_left, replica1 $r_left;" \
+		"tc filters: cgw $(tun_filters cgw | wc -l), replica1 $(tun_filters replica1 | wc -l)"
+	for h in cgw replica1; do
+		wlb_stop "$h"
+		filters=$(tun_filters "$h" | tr '\n' ' ')
+		[ -z "$filters" ] || { wlb_fail "$h: tc filters left after the stop: $filters"; rc=1; }
+		wlb_start "$h" || rc=1
+	done
+	return $rc
+}

@@ -19,7 +19,8 @@
 #   4. The settings operations rely on, in the [Service] section: Type=notify,
 #      WatchdogSec (> 0), Restart=on-failure, ExecReload sending SIGHUP to
 #      $MAINPID, CapabilityBoundingSet and AmbientCapabilities exactly
-#      CAP_NET_ADMIN CAP_NET_RAW, NoNewPrivileges=yes, ProtectSystem=strict,
+#      CAP_NET_ADMIN CAP_NET_RAW (and CAP_BPF but for the redirector),
+#      NoNewPrivileges=yes, ProtectSystem=strict,
 #      ProtectHome, PrivateTmp=yes, RestrictAddressFamilies exactly AF_NETLINK
 #      AF_INET AF_UNIX; and ExecStart running the unit's daemon, with
 #      ExecStartPre "wlb-rules ... install D" and ExecStopPost "... remove D".
@@ -198,14 +199,17 @@ check_settings() { # UNIT
 	# shellcheck disable=SC2016 # a literal $MAINPID
 	grep -Eq '(^|[ /])kill +(-HUP|-SIGHUP|-s +(SIG)?HUP) +(\$MAINPID|\$\{MAINPID\})( |$)' <<<"$v" ||
 		problems+=("ExecReload= sending SIGHUP (kill -HUP \$MAINPID) (is '${v:-unset}')")
+	# the two daemons with C's tc program load BPF; the redirector does not
+	local caps="CAP_NET_ADMIN CAP_NET_RAW"
+	[ "$d" = redirector ] || caps+=" CAP_BPF"
 	for k in CapabilityBoundingSet AmbientCapabilities; do
 		v=$(svc "$f" "$k")
 		case "$v" in
-		'') problems+=("$k=CAP_NET_ADMIN CAP_NET_RAW (unset)") ;;
-		'~'*) problems+=("$k=CAP_NET_ADMIN CAP_NET_RAW (is a deny list: '$v')") ;;
+		'') problems+=("$k=$caps (unset)") ;;
+		'~'*) problems+=("$k=$caps (is a deny list: '$v')") ;;
 		*)
-			diff=$(set_diff "$v" "CAP_NET_ADMIN CAP_NET_RAW")
-			[ -z "$diff" ] || problems+=("$k=CAP_NET_ADMIN CAP_NET_RAW ($diff)")
+			diff=$(set_diff "$v" "$caps")
+			[ -z "$diff" ] || problems+=("$k=$caps ($diff)")
 			;;
 		esac
 	done

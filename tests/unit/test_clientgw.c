@@ -2730,7 +2730,7 @@ START_TEST(fp_b_installed)
 }
 END_TEST
 
-/* C needs a tunnel, which the kernel here cannot make. */
+/* C without the kernel's tunnel (tunfp.h) stays in userspace. */
 START_TEST(fp_c_not_installed)
 {
 	uint32_t n = bc_open(CORIGIN, CPORT, WLB_MODE_C);
@@ -2741,6 +2741,84 @@ START_TEST(fp_c_not_installed)
 	ck_assert_uint_eq(fp->n_ops, 0);
 	ck_assert(!(flow_of(CLIENT, CORIGIN, CPORT)->flags & CGW_FASTPATH));
 	ck_assert_uint_eq(gw->c[fastpath_installed], 0);
+}
+END_TEST
+
+/* The kernel's tunnel, offline: its changes are logged. */
+static struct wlb_tun *tun_on(void)
+{
+	struct wlb_tun *t = wlb_tun_new_offline();
+
+	ck_assert_ptr_nonnull(t);
+	gw->tun = t;
+	return t;
+}
+
+/* C with the kernel's tunnel: the client's packets go into it (and past
+ * the queue, their address kept), the winner's come out of it marked. */
+START_TEST(fp_c_kernel_tunnel_installed)
+{
+	struct wlb_tun *t = tun_on();
+	struct wlb_fp_key ck = fpk(CLIENT, CPORT, CORIGIN, 80),
+			  sk = fpk(CORIGIN, 80, CLIENT, CPORT);
+	struct tp_pk k;
+	uint32_t n = bc_open(CORIGIN, CPORT, WLB_MODE_C);
+
+	bc_replica_wins(CORIGIN, CPORT, REPLICA1, WLB_MODE_C, n);
+	for (unsigned i = 0; i <= WLB_FP_AFTER_PACKETS; i++) {
+		ck_assert_uint_eq(t->n_log, 0);
+		expect_tunnelled_to(CORIGIN, CPORT, REPLICA1, WLB_TCP_ACK, 10);
+	}
+	ck_assert_uint_eq(t->n_log, 2);
+	tp_assert_tun_change(t, 0, true, WLB_TUN_MAP_ENCAP, ck, CLIENT, REPLICA1, 0);
+	tp_assert_tun_change(t, 1, true, WLB_TUN_MAP_DECAP, sk, REPLICA1, CLIENT, 0x574c);
+	ck_assert_uint_eq(fp->n_ops, 1);
+	expect_op(0, WLB_FP_ADD, WLB_FP_DST, ck, CORIGIN);
+	ck_assert(flow_of(CLIENT, CORIGIN, CPORT)->flags & CGW_FASTPATH);
+	ck_assert_uint_eq(gw->c[fastpath_installed], 1);
+	/* its end takes all three away */
+	fp->n_ops = 0;
+	mk_seg(&k, CLIENT, CORIGIN, CPORT, 80, WLB_TCP_RST, 0);
+	to_server(&k);
+	ck_assert_uint_eq(t->n_log, 4);
+	tp_assert_tun_change(t, 2, false, WLB_TUN_MAP_ENCAP, ck, NULL, NULL, 0);
+	tp_assert_tun_change(t, 3, false, WLB_TUN_MAP_DECAP, sk, NULL, NULL, 0);
+	ck_assert_uint_eq(fp->n_ops, 1);
+	expect_op(0, WLB_FP_DEL, WLB_FP_DST, ck, NULL);
+	gw->tun = NULL;
+	wlb_tun_close(t);
+}
+END_TEST
+
+/* The read-back: an entry of a live connection keeps it; one the table
+ * does not know is stale; one idle for the idle timeout ends the
+ * connection.  The element that spares the queue is the tunnel's own. */
+START_TEST(fp_c_kernel_tunnel_read_back)
+{
+	struct wlb_tun *t = tun_on();
+	struct wlb_fp_key ck = fpk(CLIENT, CPORT, CORIGIN, 80),
+			  sk = fpk(CORIGIN, 80, CLIENT, CPORT);
+	struct wlb_fp_key other = fpk(CLIENT, CPORT + 1, CORIGIN, 80);
+	uint32_t n = bc_open(CORIGIN, CPORT, WLB_MODE_C);
+
+	bc_replica_wins(CORIGIN, CPORT, REPLICA1, WLB_MODE_C, n);
+	for (unsigned i = 0; i <= WLB_FP_AFTER_PACKETS; i++)
+		expect_tunnelled_to(CORIGIN, CPORT, REPLICA1, WLB_TCP_ACK, 10);
+	fp->n_ops = 0;
+	clientgw_fp_seen(gw, WLB_FP_DST, &ck, tp_addr(CORIGIN), IDLE_MS, now);
+	ck_assert_uint_eq(fp->n_ops, 0);
+	now += IDLE_MS - 1000;
+	ck_assert(!clientgw_tun_seen(gw, WLB_TUN_MAP_ENCAP, &ck, 100, now));
+	ck_assert(!clientgw_tun_seen(gw, WLB_TUN_MAP_DECAP, &sk, 100, now));
+	now += 6000; /* past the element's deadline, alive by the tunnel's read-back */
+	ck_assert_ptr_nonnull(flow_of(CLIENT, CORIGIN, CPORT));
+	ck_assert(clientgw_tun_seen(gw, WLB_TUN_MAP_ENCAP, &other, 0, now));
+	ck_assert(!clientgw_tun_seen(gw, WLB_TUN_MAP_ENCAP, &ck, IDLE_MS, now));
+	ck_assert_ptr_null(flow_of(CLIENT, CORIGIN, CPORT));
+	ck_assert_uint_eq(t->n_log, 4);
+	ck_assert(!t->log[2].add && !t->log[3].add);
+	gw->tun = NULL;
+	wlb_tun_close(t);
 }
 END_TEST
 
@@ -2995,6 +3073,8 @@ static Suite *clientgw_suite(void)
 	tcase_add_test(tc, fp_origin_installed_identity);
 	tcase_add_test(tc, fp_b_installed);
 	tcase_add_test(tc, fp_c_not_installed);
+	tcase_add_test(tc, fp_c_kernel_tunnel_installed);
+	tcase_add_test(tc, fp_c_kernel_tunnel_read_back);
 	tcase_add_test(tc, fp_rst_removes);
 	tcase_add_test(tc, fp_fins_remove);
 	tcase_add_test(tc, fp_forget_removes);

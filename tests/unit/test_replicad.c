@@ -1977,11 +1977,79 @@ START_TEST(fp_loser_not_installed)
 }
 END_TEST
 
+/* A C connection's packets both ways, enough to earn the fast path. */
+static void c_warm(void)
+{
+	for (unsigned i = 0; i <= WLB_FP_AFTER_PACKETS; i += 2) {
+		tunnel_taken(CPORT, WLB_TCP_ACK, 0);
+		c_sent_tunnelled(CPORT, WLB_TCP_ACK, 1000);
+	}
+}
+
+/* C without the kernel's tunnel (tunfp.h) stays in userspace. */
 START_TEST(fp_c_not_installed)
 {
 	bc_connection(WLB_MODE_C, CPORT, NONCE);
+	c_warm();
 	ck_assert_uint_eq(fp->n_ops, 0);
 	ck_assert_uint_eq(rp->c[fastpath_installed], 0);
+}
+END_TEST
+
+/* C with the kernel's tunnel: the client's packets come out of the
+ * gateway's tunnel, the server's go into one to the client, and pass the
+ * queue on their way there with the origin's address kept; the end of the
+ * connection takes all three away.  The read-back keeps it alive, finds
+ * strangers stale, ends it when idle. */
+START_TEST(fp_c_kernel_tunnel)
+{
+	struct wlb_tun *t = wlb_tun_new_offline();
+	struct wlb_fp_key in = tp_fp_key(CLIENT, CPORT, ORIGIN, 80);
+	struct wlb_fp_key out = tp_fp_key(ORIGIN, 80, CLIENT, CPORT);
+	struct wlb_fp_key other = tp_fp_key(ORIGIN, 80, CLIENT, CPORT + 1);
+
+	rp->tun = t;
+	bc_connection(WLB_MODE_C, CPORT, NONCE);
+	c_warm();
+	ck_assert_uint_eq(t->n_log, 2);
+	tp_assert_tun_change(t, 0, true, WLB_TUN_MAP_DECAP, in, CLIENT, SERVICE, 0);
+	tp_assert_tun_change(t, 1, true, WLB_TUN_MAP_ENCAP, out, SERVICE, CLIENT, 0);
+	ck_assert_uint_eq(fp->n_ops, 1);
+	expect_op(0, WLB_FP_ADD, WLB_FP_SRC, ORIGIN, 80, CLIENT, CPORT, ORIGIN);
+	ck_assert_uint_eq(rp->c[fastpath_installed], 1);
+
+	now += IDLE_MS - 1000;
+	ck_assert(!replicad_tun_seen(rp, WLB_TUN_MAP_DECAP, &in, 100, now));
+	ck_assert(!replicad_tun_seen(rp, WLB_TUN_MAP_ENCAP, &out, 100, now));
+	ck_assert(replicad_tun_seen(rp, WLB_TUN_MAP_ENCAP, &other, 0, now));
+	now += 6000; /* alive by the read-back */
+	fp->n_ops = 0;
+	tunnel_taken(CPORT, WLB_TCP_RST, 0);
+	ck_assert_uint_eq(t->n_log, 4);
+	tp_assert_tun_change(t, 2, false, WLB_TUN_MAP_DECAP, in, NULL, NULL, 0);
+	tp_assert_tun_change(t, 3, false, WLB_TUN_MAP_ENCAP, out, NULL, NULL, 0);
+	ck_assert_uint_eq(fp->n_ops, 1);
+	expect_op(0, WLB_FP_DEL, WLB_FP_SRC, ORIGIN, 80, CLIENT, CPORT, NULL);
+	rp->tun = NULL;
+	wlb_tun_close(t);
+}
+END_TEST
+
+/* An idle tunnel entry ends its connection. */
+START_TEST(fp_c_kernel_tunnel_idle)
+{
+	struct wlb_tun *t = wlb_tun_new_offline();
+	struct wlb_fp_key in = tp_fp_key(CLIENT, CPORT, ORIGIN, 80);
+
+	rp->tun = t;
+	bc_connection(WLB_MODE_C, CPORT, NONCE);
+	c_warm();
+	ck_assert(!replicad_tun_seen(rp, WLB_TUN_MAP_DECAP, &in, IDLE_MS, now));
+	ck_assert_uint_eq(t->n_log, 4);
+	ck_assert(!t->log[2].add && !t->log[3].add);
+	ck_assert(replicad_tun_seen(rp, WLB_TUN_MAP_DECAP, &in, 0, now));
+	rp->tun = NULL;
+	wlb_tun_close(t);
 }
 END_TEST
 
@@ -2084,6 +2152,8 @@ static Suite *replicad_suite(void)
 	tcase_add_test(tc, fp_b_installed_until_closed);
 	tcase_add_test(tc, fp_loser_not_installed);
 	tcase_add_test(tc, fp_c_not_installed);
+	tcase_add_test(tc, fp_c_kernel_tunnel);
+	tcase_add_test(tc, fp_c_kernel_tunnel_idle);
 	tcase_add_test(tc, fp_restore_b);
 	suite_add_tcase(s, tc);
 

@@ -357,3 +357,19 @@ int tp_run_suite(Suite *s)
 	srunner_free(sr);
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
+
+void tp_assert_tun_change(const struct wlb_tun *t, unsigned i, bool add, enum wlb_tun_map m,
+			  struct wlb_fp_key k, const char *osrc, const char *odst, uint32_t mark)
+{
+	const struct wlb_tun_change *c = &t->log[i % WLB_TUN_LOG];
+
+	ck_assert_uint_lt(i, t->n_log);
+	ck_assert_int_eq(c->add, add);
+	ck_assert_int_eq(c->map, m);
+	ck_assert_mem_eq(&c->inner, &k, sizeof(k));
+	if (!add)
+		return;
+	ck_assert_uint_eq(c->outer_saddr, tp_addr(osrc));
+	ck_assert_uint_eq(c->outer_daddr, tp_addr(odst));
+	ck_assert_uint_eq(c->mark, mark);
+}

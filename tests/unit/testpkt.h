@@ -14,6 +14,7 @@
 
 #include "fastpath.h"
 #include "pkt.h"
+#include "tunfp.h"
 
 struct wlb_action;
 struct wlb_conf;
@@ -130,6 +131,12 @@ struct wlb_fp_key tp_fp_key(const char *saddr, uint16_t sport, const char *daddr
  * value is not NULL, sets that address. */
 void tp_assert_fp_op(const struct wlb_fp *fp, unsigned i, enum wlb_fp_op_kind kind,
 		     enum wlb_fp_map m, struct wlb_fp_key k, const char *value);
+
+/* The change logged at i by an offline kernel tunnel (tunfp.h): an add
+ * or a delete on map m for inner key k; an add with these outer addresses
+ * (dotted quads) and mark. */
+void tp_assert_tun_change(const struct wlb_tun *t, unsigned i, bool add, enum wlb_tun_map m,
+			  struct wlb_fp_key k, const char *osrc, const char *odst, uint32_t mark);
 
 /* --------------------------------------------------------------- harness */
 

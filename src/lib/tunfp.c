@@ -1,0 +1,302 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include <errno.h>
+#include <net/if.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <time.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <linux/if_arp.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "log.h"
+#include "tunfp.h"
+
+/* The program's object file, linked in by tunnel-obj.S. */
+extern const unsigned char wlb_tun_obj[], wlb_tun_obj_end[];
+
+/* Ours among a device's tc filters; a later start replaces a filter a
+ * killed daemon left behind. */
+#define TUN_TC_HANDLE 0x574c
+#define TUN_TC_PRIO 0x574c
+
+static const char *const map_names[WLB_TUN_NMAPS] = {"wlb_encap", "wlb_decap"};
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000 + (uint64_t)ts.tv_nsec;
+}
+
+struct wlb_tun *wlb_tun_new_offline(void)
+{
+	struct wlb_tun *t = calloc(1, sizeof(*t));
+
+	if (t)
+		t->map_fd[0] = t->map_fd[1] = t->stats_fd = -1;
+	return t;
+}
+
+/* libbpf speaks on stderr by default: through our log instead, its
+ * warnings as warnings and its chatter at debug level. */
+static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	char line[16384];
+	size_t n;
+
+	vsnprintf(line, sizeof(line), fmt, ap);
+	n = strlen(line);
+	if (n && line[n - 1] == '\n')
+		line[n - 1] = '\0';
+	if (level == LIBBPF_WARN)
+		wlb_warn("libbpf: %s", line);
+	else
+		wlb_debug("libbpf: %s", line);
+	return 0;
+}
+
+static bool is_ethernet(int sock, const char *name)
+{
+	struct ifreq ifr = {0};
+
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	return ioctl(sock, SIOCGIFHWADDR, &ifr) == 0 && ifr.ifr_hwaddr.sa_family == ARPHRD_ETHER;
+}
+
+static int attach_one(struct wlb_tun *t, int ifindex, int fd_in, int fd_out)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
+		    .attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS);
+	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = TUN_TC_HANDLE, .priority = TUN_TC_PRIO,
+		    .flags = BPF_TC_F_REPLACE);
+	unsigned i = t->n_ifaces;
+	int rc = bpf_tc_hook_create(&hook);
+
+	if (rc && rc != -EEXIST)
+		return rc;
+	t->ifindex[i] = ifindex;
+	t->made_qdisc[i] = rc == 0;
+	t->n_ifaces++;
+	hook.attach_point = BPF_TC_INGRESS;
+	opts.prog_fd = fd_in;
+	if ((rc = bpf_tc_attach(&hook, &opts)))
+		return rc;
+	hook.attach_point = BPF_TC_EGRESS;
+	opts.prog_fd = fd_out;
+	opts.prog_id = 0;
+	return bpf_tc_attach(&hook, &opts);
+}
+
+static int attach_all(struct wlb_tun *t, char *err, size_t errlen)
+{
+	int fd_in = wlb_tun_prog_fd(t, true), fd_out = wlb_tun_prog_fd(t, false);
+	struct if_nameindex *ifs = if_nameindex(), *i;
+	int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), rc = 0;
+
+	if (!ifs || sock < 0 || fd_in < 0 || fd_out < 0) {
+		snprintf(err, errlen, "cannot list interfaces: %s", strerror(errno));
+		rc = -1;
+	}
+	for (i = ifs; !rc && i->if_index; i++) {
+		if (!is_ethernet(sock, i->if_name))
+			continue;
+		if (t->n_ifaces == WLB_TUN_MAX_IFACES) {
+			wlb_warn(
+				"kernel tunnel: more than %d interfaces, %s and later not attached",
+				WLB_TUN_MAX_IFACES, i->if_name);
+			break;
+		}
+		if ((rc = attach_one(t, (int)i->if_index, fd_in, fd_out)))
+			snprintf(err, errlen, "attaching to %s: %s", i->if_name, strerror(-rc));
+	}
+	if (ifs)
+		if_freenameindex(ifs);
+	if (sock >= 0)
+		close(sock);
+	return rc;
+}
+
+static int load(struct wlb_tun *t, uint32_t max_flows, char *err, size_t errlen)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, o, .object_name = "wlb_tunnel");
+	int rc;
+
+	t->obj = bpf_object__open_mem(wlb_tun_obj, (size_t)(wlb_tun_obj_end - wlb_tun_obj), &o);
+	if (!t->obj) {
+		snprintf(err, errlen, "cannot read the tc program: %s", strerror(errno));
+		return -1;
+	}
+	for (unsigned m = 0; m < WLB_TUN_NMAPS; m++)
+		bpf_map__set_max_entries(bpf_object__find_map_by_name(t->obj, map_names[m]),
+					 max_flows ? max_flows : 1);
+	if ((rc = bpf_object__load(t->obj))) {
+		snprintf(err, errlen, "cannot load the tc program: %s", strerror(-rc));
+		return -1;
+	}
+	for (unsigned m = 0; m < WLB_TUN_NMAPS; m++)
+		t->map_fd[m] = bpf_object__find_map_fd_by_name(t->obj, map_names[m]);
+	t->stats_fd = bpf_object__find_map_fd_by_name(t->obj, "wlb_tun_stats");
+	return 0;
+}
+
+struct wlb_tun *wlb_tun_load(uint32_t max_flows, char *err, size_t errlen)
+{
+	struct wlb_tun *t = wlb_tun_new_offline();
+
+	if (!t) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	libbpf_set_print(libbpf_log);
+	if (load(t, max_flows, err, errlen)) {
+		wlb_tun_close(t);
+		return NULL;
+	}
+	return t;
+}
+
+struct wlb_tun *wlb_tun_open(uint32_t max_flows, char *err, size_t errlen)
+{
+	struct wlb_tun *t = wlb_tun_load(max_flows, err, errlen);
+
+	if (t && attach_all(t, err, errlen)) {
+		wlb_tun_close(t);
+		return NULL;
+	}
+	return t;
+}
+
+int wlb_tun_prog_fd(const struct wlb_tun *t, bool ingress)
+{
+	const char *name = ingress ? "wlb_tun_ingress" : "wlb_tun_egress";
+
+	return t->obj ? bpf_program__fd(bpf_object__find_program_by_name(t->obj, name)) : -1;
+}
+
+static void detach_one(struct wlb_tun *t, unsigned i)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = t->ifindex[i]);
+	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = TUN_TC_HANDLE, .priority = TUN_TC_PRIO);
+
+	if (t->made_qdisc[i]) {
+		/* the clsact qdisc goes with every filter in it: only ours */
+		hook.attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS;
+		bpf_tc_hook_destroy(&hook);
+		return;
+	}
+	hook.attach_point = BPF_TC_INGRESS;
+	bpf_tc_detach(&hook, &opts);
+	hook.attach_point = BPF_TC_EGRESS;
+	bpf_tc_detach(&hook, &opts);
+}
+
+void wlb_tun_close(struct wlb_tun *t)
+{
+	if (!t)
+		return;
+	for (unsigned i = 0; i < t->n_ifaces; i++)
+		detach_one(t, i);
+	bpf_object__close(t->obj);
+	free(t);
+}
+
+static struct wlb_tun_key key_of(const struct wlb_fp_key *k)
+{
+	return (struct wlb_tun_key){k->saddr, k->daddr, k->sport, k->dport};
+}
+
+static void log_change(struct wlb_tun *t, bool add, enum wlb_tun_map m,
+		       const struct wlb_fp_key *inner, uint32_t saddr, uint32_t daddr,
+		       uint32_t mark)
+{
+	t->log[t->n_log++ % WLB_TUN_LOG] =
+		(struct wlb_tun_change){add, m, *inner, saddr, daddr, mark};
+}
+
+int wlb_tun_add(struct wlb_tun *t, enum wlb_tun_map m, const struct wlb_fp_key *inner,
+		uint32_t outer_saddr, uint32_t outer_daddr, uint32_t mark)
+{
+	struct wlb_tun_key k = key_of(inner);
+	/* last_ns now: an entry whose flow goes before its first packet is
+	 * still found stale by the read-back */
+	struct wlb_tun_val v = {
+		.saddr = outer_saddr, .daddr = outer_daddr, .mark = mark, .last_ns = mono_ns()};
+
+	if (!t)
+		return -1;
+	if (t->map_fd[m] < 0) {
+		log_change(t, true, m, inner, outer_saddr, outer_daddr, mark);
+	} else if (bpf_map_update_elem(t->map_fd[m], &k, &v, BPF_ANY)) {
+		t->st.add_failures++;
+		return -1;
+	}
+	t->st.added++;
+	return 0;
+}
+
+void wlb_tun_del(struct wlb_tun *t, enum wlb_tun_map m, const struct wlb_fp_key *inner)
+{
+	struct wlb_tun_key k = key_of(inner);
+
+	if (!t)
+		return;
+	if (t->map_fd[m] < 0)
+		log_change(t, false, m, inner, 0, 0, 0);
+	else if (bpf_map_delete_elem(t->map_fd[m], &k))
+		return;
+	t->st.deleted++;
+}
+
+/* The next key is read before fn runs: fn may delete the entry it is
+ * given (and the connection's entry in the other map), never another of
+ * this map, so the walk neither restarts nor skips. */
+static void dump_map(struct wlb_tun *t, enum wlb_tun_map m, uint64_t now_ns, wlb_tun_seen_fn fn,
+		     void *arg)
+{
+	struct wlb_tun_key cur, next;
+	struct wlb_tun_val v;
+	bool more = !bpf_map_get_next_key(t->map_fd[m], NULL, &cur);
+
+	while (more) {
+		more = !bpf_map_get_next_key(t->map_fd[m], &cur, &next);
+		if (!bpf_map_lookup_elem(t->map_fd[m], &cur, &v)) {
+			struct wlb_fp_key e = {cur.saddr, cur.sport, cur.daddr, cur.dport};
+			uint64_t idle = now_ns > v.last_ns ? (now_ns - v.last_ns) / 1000000 : 0;
+
+			if (fn(arg, m, &e, idle))
+				wlb_tun_del(t, m, &e);
+		}
+		cur = next;
+	}
+}
+
+void wlb_tun_dump(struct wlb_tun *t, wlb_tun_seen_fn fn, void *arg)
+{
+	if (!t || t->map_fd[0] < 0)
+		return;
+	for (unsigned m = 0; m < WLB_TUN_NMAPS; m++)
+		dump_map(t, m, mono_ns(), fn, arg);
+}
+
+void wlb_tun_counters(const struct wlb_tun *t, uint64_t out[WLB_TUN_NCOUNTERS])
+{
+	int ncpu = libbpf_num_possible_cpus();
+	uint64_t v[512];
+
+	memset(out, 0, WLB_TUN_NCOUNTERS * sizeof(out[0]));
+	if (!t || t->stats_fd < 0 || ncpu <= 0 || ncpu > 512)
+		return;
+	for (uint32_t c = 0; c < WLB_TUN_NCOUNTERS; c++) {
+		/* set for valgrind, whose bpf(2) model writes one CPU's value */
+		memset(v, 0, (size_t)ncpu * sizeof(v[0]));
+		if (bpf_map_lookup_elem(t->stats_fd, &c, v))
+			continue;
+		for (int cpu = 0; cpu < ncpu; cpu++)
+			out[c] += v[cpu];
+	}
+}

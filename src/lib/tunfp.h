@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Configuration C's tunnel in the kernel: the daemon loads the tc program
+ * of src/bpf/tunnel.bpf.c (built with the daemons and linked into them),
+ * attaches it at ingress and egress of every Ethernet interface, and puts
+ * each decided C connection into its maps (what to encapsulate, what to
+ * decapsulate and from whom), as it puts A's and B's into nftables'
+ * (fastpath.h).  The program leaves SYN, FIN and RST to the daemon, which
+ * removes the connection's entries when it closes.
+ *
+ * The program and its maps belong to the daemon: detached when it stops.
+ * A daemon killed outright leaves them attached (the filter holds them),
+ * still carrying its connections; the next start replaces them.
+ *
+ * Map changes are single bpf(2) calls made as the policy decides: one per
+ * map per connection, at hand-over and at close, never per packet.
+ */
+#ifndef WLB_TUNFP_H
+#define WLB_TUNFP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../bpf/tunnel.h"
+#include "fastpath.h"
+
+enum wlb_tun_map {
+	WLB_TUN_MAP_ENCAP, /* this inner packet leaves in a tunnel */
+	WLB_TUN_MAP_DECAP, /* this inner packet arrives in one */
+	WLB_TUN_NMAPS
+};
+
+#define WLB_TUN_MAX_IFACES 64
+
+struct wlb_tun_stats {
+	uint64_t added, deleted;
+	uint64_t add_failures; /* the map was full or refused it: userspace carries on */
+};
+
+/* An offline tunnel remembers its last changes, for the unit tests. */
+#define WLB_TUN_LOG 16
+
+struct wlb_tun_change {
+	bool add;
+	enum wlb_tun_map map;
+	struct wlb_fp_key inner;
+	uint32_t outer_saddr, outer_daddr, mark;
+};
+
+struct wlb_tun {
+	struct wlb_tun_stats st;
+	unsigned n_ifaces;
+	/* offline: the changes, newest last (n_log counts them all) */
+	struct wlb_tun_change log[WLB_TUN_LOG];
+	unsigned n_log;
+	/* private */
+	struct bpf_object *obj;
+	int map_fd[WLB_TUN_NMAPS], stats_fd;
+	int ifindex[WLB_TUN_MAX_IFACES];
+	bool made_qdisc[WLB_TUN_MAX_IFACES];
+};
+
+/* Loads, sizes the maps for max_flows connections and attaches.  NULL with
+ * err set when the kernel or the privileges do not allow it. */
+struct wlb_tun *wlb_tun_open(uint32_t max_flows, char *err, size_t errlen);
+struct wlb_tun *wlb_tun_new_offline(void);
+/* Loaded, not attached: for the unit tests, which run the programs on
+ * packets of their own (BPF_PROG_TEST_RUN). */
+struct wlb_tun *wlb_tun_load(uint32_t max_flows, char *err, size_t errlen);
+int wlb_tun_prog_fd(const struct wlb_tun *t, bool ingress);
+/* Detaches from every interface; removes the clsact qdiscs it added. */
+void wlb_tun_close(struct wlb_tun *t);
+
+/* t may be NULL (no kernel tunnel): nothing happens, add returns -1.
+ * Addresses in network byte order; mark: see struct wlb_tun_val. */
+int wlb_tun_add(struct wlb_tun *t, enum wlb_tun_map m, const struct wlb_fp_key *inner,
+		uint32_t outer_saddr, uint32_t outer_daddr, uint32_t mark);
+void wlb_tun_del(struct wlb_tun *t, enum wlb_tun_map m, const struct wlb_fp_key *inner);
+
+/* Every entry, with the time since the program last carried a packet of
+ * it (or since it was added), in ms: the daemons' read-back, as
+ * wlb_fp_dump() is for nftables'.  fn returns whether the entry is stale
+ * and must go; it may itself delete the entry it is given and the same
+ * connection's in the other map, no other. */
+typedef bool (*wlb_tun_seen_fn)(void *arg, enum wlb_tun_map m, const struct wlb_fp_key *inner,
+				uint64_t idle_ms);
+void wlb_tun_dump(struct wlb_tun *t, wlb_tun_seen_fn fn, void *arg);
+
+/* The program's counters (enum wlb_tun_counter), summed over the CPUs. */
+void wlb_tun_counters(const struct wlb_tun *t, uint64_t out[WLB_TUN_NCOUNTERS]);
+
+#endif
