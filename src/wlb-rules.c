@@ -169,18 +169,16 @@ static void build_clientgw(const struct wlb_conf *c, struct wlb_nft_table *t)
 	/* the kernel's C tunnel (tunfp.h) marks what it takes out of a
 	 * replica's tunnel: passed, where a plain packet with the origin's
 	 * source is queued as forged */
-	if (g->rst_mark && wlb_conf_clientgw_uses(c, WLB_MODE_C))
+	if (wlb_conf_clientgw_uses(c, WLB_MODE_C))
 		rule(t, pre, WLB_A_ACCEPT, 0, MATCH(WLB_M_MARK, g->rst_mark, 0), NOMATCH);
 	rewrite(t, pre, 1);
 	clientgw_replies(c, t, pre);
-	if (g->rst_mark)
-		rule(t, post, WLB_A_ACCEPT, 0, MATCH(WLB_M_MARK, g->rst_mark, 0), NOMATCH);
+	rule(t, post, WLB_A_ACCEPT, 0, MATCH(WLB_M_MARK, g->rst_mark, 0), NOMATCH);
 	rewrite(t, post, 0);
 	for (unsigned p = 1; p < 65536; p++)
 		if (web_port(g, p))
 			rule(t, post, WLB_A_QUEUE, g->queue, MATCH(WLB_M_TCP_DPORT, p, 0), NOMATCH);
-	if (g->rst_mark)
-		rule(t, out, WLB_A_NOTRACK, 0, MATCH(WLB_M_MARK, g->rst_mark, 0), NOMATCH);
+	rule(t, out, WLB_A_NOTRACK, 0, MATCH(WLB_M_MARK, g->rst_mark, 0), NOMATCH);
 }
 
 /* Redirector: only pure SYNs; it never changes them, so any hook works. */

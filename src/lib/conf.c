@@ -795,7 +795,7 @@ static int parse_clientgw(struct ctx *x, const config_setting_t *root, struct wl
 	    opt_seconds(x, g, "idle_timeout", 1, 86400, 300, &cg->idle_ms) ||
 	    opt_seconds(x, g, "linger", 0, 600, 2, &cg->linger_ms))
 		return -1;
-	if (opt_uint(x, g, "rst_mark", 0, 0xffffffffLL, 0x574c, &v))
+	if (opt_uint(x, g, "rst_mark", 1, 0xffffffffLL, 0x574c, &v))
 		return -1;
 	cg->rst_mark = (uint32_t)v;
 	if (opt_mode(x, g, &cg->mode))

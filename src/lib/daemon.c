@@ -352,9 +352,10 @@ static void tun_start(struct daemon_run *r)
 
 static void dump_tun(const struct daemon_run *r, FILE *f)
 {
-	static const char *const names[WLB_TUN_NCOUNTERS] = {
-		"tunnel_kernel_encap", "tunnel_kernel_decap", "tunnel_kernel_refused",
-		"tunnel_kernel_failed"};
+	static const char *const names[] = {"tunnel_kernel_encap", "tunnel_kernel_decap",
+					    "tunnel_kernel_refused", "tunnel_kernel_failed"};
+	_Static_assert(sizeof(names) / sizeof(names[0]) == WLB_TUN_NCOUNTERS,
+		       "a name for each of the tc program's counters");
 	uint64_t c[WLB_TUN_NCOUNTERS];
 
 	wlb_counter_print(f, "tunnel_kernel_interfaces", r->tun->n_ifaces);

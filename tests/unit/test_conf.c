@@ -392,7 +392,11 @@ static const struct bad bad[] = {
 	{"clientgw: { queue = 0;\n  flows = 15; };\n", 0, "bad.conf:2: clientgw.flows",
 	 "15 out of range 16..67108864"},
 	{"clientgw: { queue = 0;\n  rst_mark = 0x100000000L; };\n", 0,
-	 "bad.conf:2: clientgw.rst_mark", "4294967296 out of range 0..4294967295"},
+	 "bad.conf:2: clientgw.rst_mark", "4294967296 out of range 1..4294967295"},
+	/* unmarked, the gateway's own RSTs would come back through its queue
+	 * and close the connection they were sent for */
+	{"clientgw: { queue = 0;\n  rst_mark = 0; };\n", 0, "bad.conf:2: clientgw.rst_mark",
+	 "0 out of range 1..4294967295"},
 	{"nfqueue: {\n  rcvbuf = 65535;\n};\n", 0, "bad.conf:2: nfqueue.rcvbuf",
 	 "65535 out of range 65536..1073741824"},
 	{"nfqueue: {\n  queue_maxlen = 0;\n};\n", 0, "bad.conf:2: nfqueue.queue_maxlen",
