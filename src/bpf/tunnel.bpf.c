@@ -53,6 +53,16 @@
 TUN_MAP(wlb_encap);
 TUN_MAP(wlb_decap);
 
+/* How many entries wlb_encap holds, kept by the daemon: a host with no
+ * tunnelled connection (a replica serving B and C, say) pays one array
+ * read per packet at egress, not a hash lookup. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} wlb_encaps SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, WLB_TUN_NCOUNTERS);
@@ -135,12 +145,13 @@ static __always_inline void outer_header(struct iphdr *o, const struct iphdr *in
 
 static __always_inline int encap(struct __sk_buff *skb, struct iphdr *ip)
 {
-	struct tcphdr *th = data_segment(skb, ip);
+	__u32 zero = 0, *n = bpf_map_lookup_elem(&wlb_encaps, &zero);
+	struct tcphdr *th;
 	struct wlb_tun_val *v;
 	struct wlb_tun_key k;
 	struct iphdr o;
 
-	if (!th)
+	if (!n || !*n || !(th = data_segment(skb, ip)))
 		return TC_ACT_OK;
 	k = key_of(ip, th);
 	v = bpf_map_lookup_elem(&wlb_encap, &k);

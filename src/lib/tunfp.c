@@ -38,7 +38,7 @@ struct wlb_tun *wlb_tun_new_offline(void)
 	struct wlb_tun *t = calloc(1, sizeof(*t));
 
 	if (t)
-		t->map_fd[0] = t->map_fd[1] = t->stats_fd = -1;
+		t->map_fd[0] = t->map_fd[1] = t->stats_fd = t->encaps_fd = -1;
 	return t;
 }
 
@@ -141,6 +141,7 @@ static int load(struct wlb_tun *t, uint32_t max_flows, char *err, size_t errlen)
 	for (unsigned m = 0; m < WLB_TUN_NMAPS; m++)
 		t->map_fd[m] = bpf_object__find_map_fd_by_name(t->obj, map_names[m]);
 	t->stats_fd = bpf_object__find_map_fd_by_name(t->obj, "wlb_tun_stats");
+	t->encaps_fd = bpf_object__find_map_fd_by_name(t->obj, "wlb_encaps");
 	return 0;
 }
 
@@ -218,6 +219,18 @@ static void log_change(struct wlb_tun *t, bool add, enum wlb_tun_map m,
 		(struct wlb_tun_change){add, m, *inner, saddr, daddr, mark};
 }
 
+/* The program's gate (wlb_encaps): the encapsulation map's size. */
+static void count_encaps(struct wlb_tun *t, enum wlb_tun_map m, int d)
+{
+	uint32_t zero = 0;
+
+	if (m != WLB_TUN_MAP_ENCAP)
+		return;
+	t->n_encaps = (uint32_t)((int64_t)t->n_encaps + d);
+	if (bpf_map_update_elem(t->encaps_fd, &zero, &t->n_encaps, BPF_ANY))
+		wlb_warn("kernel tunnel: its gate not updated: %s", strerror(errno));
+}
+
 int wlb_tun_add(struct wlb_tun *t, enum wlb_tun_map m, const struct wlb_fp_key *inner,
 		uint32_t outer_saddr, uint32_t outer_daddr, uint32_t mark)
 {
@@ -231,7 +244,9 @@ int wlb_tun_add(struct wlb_tun *t, enum wlb_tun_map m, const struct wlb_fp_key *
 		return -1;
 	if (t->map_fd[m] < 0) {
 		log_change(t, true, m, inner, outer_saddr, outer_daddr, mark);
-	} else if (bpf_map_update_elem(t->map_fd[m], &k, &v, BPF_ANY)) {
+	} else if (!bpf_map_update_elem(t->map_fd[m], &k, &v, BPF_NOEXIST)) {
+		count_encaps(t, m, 1);
+	} else if (errno != EEXIST || bpf_map_update_elem(t->map_fd[m], &k, &v, BPF_EXIST)) {
 		t->st.add_failures++;
 		return -1;
 	}
@@ -249,6 +264,8 @@ void wlb_tun_del(struct wlb_tun *t, enum wlb_tun_map m, const struct wlb_fp_key 
 		log_change(t, false, m, inner, 0, 0, 0);
 	else if (bpf_map_delete_elem(t->map_fd[m], &k))
 		return;
+	else
+		count_encaps(t, m, -1);
 	t->st.deleted++;
 }
 

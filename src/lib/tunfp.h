@@ -56,7 +56,8 @@ struct wlb_tun {
 	unsigned n_log;
 	/* private */
 	struct bpf_object *obj;
-	int map_fd[WLB_TUN_NMAPS], stats_fd;
+	int map_fd[WLB_TUN_NMAPS], stats_fd, encaps_fd;
+	uint32_t n_encaps; /* entries of the encapsulation map */
 	int ifindex[WLB_TUN_MAX_IFACES];
 	bool made_qdisc[WLB_TUN_MAX_IFACES];
 };

@@ -150,6 +150,31 @@ START_TEST(encap_at_egress)
 }
 END_TEST
 
+/* The program looks up the encapsulation map only while the daemon counts
+ * entries in it: one it did not count is not found until it does. */
+START_TEST(encap_gated_by_count)
+{
+	struct tp_pk in, out;
+	struct wlb_tun_key k = {tp_addr(CLIENT), tp_addr(ORIGIN), tp_port(40000), tp_port(80)};
+	struct wlb_tun_val v = {.saddr = tp_addr(CLIENT), .daddr = tp_addr(REPLICA)};
+	struct wlb_fp_key other = tp_fp_key(CLIENT, 40001, ORIGIN, 80);
+
+	if (!t)
+		return;
+	ck_assert_int_eq(bpf_map_update_elem(t->map_fd[WLB_TUN_MAP_ENCAP], &k, &v, BPF_ANY), 0);
+	segment(&in, CLIENT, 40000, ORIGIN, 80, WLB_TCP_ACK);
+	run(false, &in, &out);
+	assert_same(&out, &in);
+	encap_entry(CLIENT, 40001, ORIGIN, 80, CLIENT, REPLICA);
+	run(false, &in, &out);
+	ck_assert_uint_eq(out.len, in.len + 20);
+	wlb_tun_del(t, WLB_TUN_MAP_ENCAP, &other);
+	run(false, &in, &out);
+	assert_same(&out, &in);
+	ck_assert_uint_eq(counter(WLB_TUN_ENCAP), 1);
+}
+END_TEST
+
 /* The daemon's packets stay the daemon's: SYN, FIN, RST, other flows. */
 START_TEST(encap_leaves_control_and_others)
 {
@@ -318,6 +343,7 @@ static Suite *tunnel_suite(void)
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, encap_at_egress);
+	tcase_add_test(tc, encap_gated_by_count);
 	tcase_add_test(tc, encap_leaves_control_and_others);
 	tcase_add_test(tc, decap_checks_the_ends);
 	tcase_add_test(tc, decap_leaves_control);
