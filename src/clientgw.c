@@ -441,15 +441,35 @@ void clientgw_fp_seen(struct clientgw *gw, enum wlb_fp_map m, const struct wlb_f
 		f->flags = (uint8_t)((f->flags & ~CGW_MODE_MASK) | WLB_MODE_A << CGW_MODE_SHIFT);
 }
 
+/* A tunnelled connection the kernel carries but the table lacks (we
+ * restarted, or evicted it): recorded again from the tunnel's entry. */
+static struct wlb_flow *tun_restore(struct clientgw *gw, const struct wlb_flow_key *k,
+				    uint32_t winner, uint64_t now)
+{
+	struct wlb_flow *f =
+		wlb_flow_insert(gw->flows, k, WLB_FLOW_SETTLED, now, gw->conf->clientgw.idle_ms);
+
+	if (!f)
+		return NULL;
+	f->state = CGW_REPLICA;
+	f->peer.v4 = winner;
+	f->flags = (uint8_t)(WLB_MODE_C << CGW_MODE_SHIFT | CGW_FASTPATH);
+	gw->c[fastpath_restored]++;
+	return f;
+}
+
 /*
  * An entry of the kernel's tunnel, read back: the connection lives as long
- * as the kernel carries it.  One the table no longer holds (evicted, timed
- * out, flushed) or holds without a kernel tunnel is removed: the maps have
- * no timeouts of their own.  Both entries of a connection say the same;
+ * as the kernel carries it, and is recorded again when the table lacks it
+ * (a restart took the program's maps over, or the table evicted it).  One
+ * the table holds without a kernel tunnel (a new connection on its ports)
+ * or that has been idle for the idle timeout is removed: the maps have no
+ * timeouts of their own.  Both entries of a connection say the same;
  * the encapsulation's (the client's packets) is the one read.
  */
 bool clientgw_tun_seen(struct clientgw *gw, enum wlb_tun_map m, const struct wlb_fp_key *e,
-		       uint64_t idle_ms, uint64_t now_ms)
+		       uint32_t outer_saddr, uint32_t outer_daddr, uint64_t idle_ms,
+		       uint64_t now_ms)
 {
 	uint32_t idle = gw->conf->clientgw.idle_ms;
 	struct wlb_flow_key k = {0};
@@ -467,6 +487,9 @@ bool clientgw_tun_seen(struct clientgw *gw, enum wlb_tun_map m, const struct wlb
 		k.server_port = e->sport;
 	}
 	f = wlb_flow_lookup(gw->flows, &k, now_ms);
+	if (!f && idle_ms < idle)
+		/* the winner: where the client's packets go, whence its own */
+		f = tun_restore(gw, &k, m == WLB_TUN_MAP_ENCAP ? outer_daddr : outer_saddr, now_ms);
 	if (!f || !(f->flags & CGW_FASTPATH) || !is_tunnelled(f))
 		return true;
 	if (idle_ms >= idle) {

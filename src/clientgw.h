@@ -65,7 +65,7 @@ enum clientgw_state {
 struct clientgw {
 	const struct wlb_conf *conf;
 	struct wlb_flow_table *flows;
-	struct wlb_fp *fp; /* NULL: every packet of a connection comes here */
+	struct wlb_fp *fp;   /* NULL: every packet of a connection comes here */
 	struct wlb_tun *tun; /* NULL: C tunnels in userspace */
 	uint64_t c[clientgw_NCOUNTERS];
 	/* nonces come from getrandom() in blocks; tests replace the source */
@@ -88,10 +88,13 @@ void clientgw_forget(struct clientgw *gw, struct wlb_flow *f);
  * still carries (after a restart: one we forgot) stays recorded as long. */
 void clientgw_fp_seen(struct clientgw *gw, enum wlb_fp_map m, const struct wlb_fp_key *k,
 		      uint32_t value, uint32_t expires_ms, uint64_t now_ms);
-/* An entry of the kernel's C tunnel read back, idle_ms since its last
- * packet; returns whether the entry is stale and must go. */
+/* An entry of the kernel's C tunnel read back, with its outer addresses,
+ * idle_ms since its last packet; one of a connection the table lacks
+ * (after a restart, or evicted) records it again.  Returns whether the
+ * entry is stale and must go. */
 bool clientgw_tun_seen(struct clientgw *gw, enum wlb_tun_map m, const struct wlb_fp_key *k,
-		       uint64_t idle_ms, uint64_t now_ms);
+		       uint32_t outer_saddr, uint32_t outer_daddr, uint64_t idle_ms,
+		       uint64_t now_ms);
 void clientgw_dump(struct clientgw *gw, FILE *f, uint64_t now_ms);
 
 #endif

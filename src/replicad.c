@@ -289,9 +289,26 @@ void replicad_fp_seen(struct replicad *r, enum wlb_fp_map m, const struct wlb_fp
 	r->c[fastpath_restored]++;
 }
 
+/* A tunnelled connection the kernel carries but the table lacks (we
+ * restarted, or evicted it): recorded again.  Its nonce is gone, and only
+ * a retransmitted SYN-ACK would need it. */
+static struct wlb_flow *tun_restore(struct replicad *r, const struct wlb_flow_key *k, uint64_t now)
+{
+	struct wlb_flow *f =
+		wlb_flow_insert(r->flows, k, WLB_FLOW_SETTLED, now, r->conf->replicad.idle_ms);
+
+	if (!f)
+		return NULL;
+	f->state = WLB_MODE_C;
+	f->flags = RPD_FASTPATH;
+	r->c[fastpath_restored]++;
+	return f;
+}
+
 /* An entry of the kernel's tunnel read back: as clientgw_tun_seen(). */
 bool replicad_tun_seen(struct replicad *r, enum wlb_tun_map m, const struct wlb_fp_key *e,
-		       uint64_t idle_ms, uint64_t now_ms)
+		       uint32_t outer_saddr, uint32_t outer_daddr, uint64_t idle_ms,
+		       uint64_t now_ms)
 {
 	bool arriving = m == WLB_TUN_MAP_DECAP;
 	uint32_t idle = r->conf->replicad.idle_ms;
@@ -303,6 +320,10 @@ bool replicad_tun_seen(struct replicad *r, enum wlb_tun_map m, const struct wlb_
 	};
 	struct wlb_flow *f = wlb_flow_lookup(r->flows, &k, now_ms);
 
+	(void)outer_saddr;
+	(void)outer_daddr;
+	if (!f && idle_ms < idle)
+		f = tun_restore(r, &k, now_ms);
 	if (!f || !(f->flags & RPD_FASTPATH) || f->state != WLB_MODE_C)
 		return true;
 	if (idle_ms >= idle) {

@@ -74,10 +74,13 @@ void replicad_forget(struct replicad *r, struct wlb_flow *f);
 /* An element of the kernel's maps, read back (see clientgw_fp_seen()). */
 void replicad_fp_seen(struct replicad *r, enum wlb_fp_map m, const struct wlb_fp_key *k,
 		      uint32_t value, uint32_t expires_ms, uint64_t now_ms);
-/* An entry of the kernel's C tunnel read back, idle_ms since its last
- * packet; returns whether the entry is stale and must go. */
+/* An entry of the kernel's C tunnel read back, with its outer addresses,
+ * idle_ms since its last packet; one of a connection the table lacks
+ * (after a restart, or evicted) records it again.  Returns whether the
+ * entry is stale and must go. */
 bool replicad_tun_seen(struct replicad *r, enum wlb_tun_map m, const struct wlb_fp_key *k,
-		       uint64_t idle_ms, uint64_t now_ms);
+		       uint32_t outer_saddr, uint32_t outer_daddr, uint64_t idle_ms,
+		       uint64_t now_ms);
 void replicad_dump(struct replicad *r, FILE *f, uint64_t now_ms);
 
 #endif

@@ -180,10 +180,10 @@ static void tun_attach(void *self, struct wlb_tun *t)
 	((struct replicad *)self)->tun = t;
 }
 
-static bool tun_seen(void *self, enum wlb_tun_map m, const struct wlb_fp_key *k, uint64_t idle_ms,
-		     uint64_t now_ms)
+static bool tun_seen(void *self, enum wlb_tun_map m, const struct wlb_fp_key *k, uint32_t osaddr,
+		     uint32_t odaddr, uint64_t idle_ms, uint64_t now_ms)
 {
-	return replicad_tun_seen(self, m, k, idle_ms, now_ms);
+	return replicad_tun_seen(self, m, k, osaddr, odaddr, idle_ms, now_ms);
 }
 
 /* ----------------------------------------------------------------- control */

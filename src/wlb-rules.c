@@ -16,10 +16,11 @@
 #include <linux/netfilter.h>
 
 #include "conf.h"
-#include "nft.h"
 #include "ifaddr.h"
 #include "ipt.h"
+#include "nft.h"
 #include "pkt.h"
+#include "tunfp.h"
 
 /* Chain priorities: see wlb(7), "Rules", for why each is where it is. */
 #define PRIO_RAW (-300)	    /* before conntrack (-200) */
@@ -472,7 +473,8 @@ static int remove_nft(const struct daemon_rules *d, struct wlb_nft_table *t,
  * go, only what the configuration names (addresses) cannot be found.
  * With keep set (the units' ExecStopPost), a fast path that still carries
  * connections stays, queue rules gone, so a restart or a crash of the
- * daemon does not break them; the next install takes the table back.
+ * daemon does not break them; the next install takes the table back (and
+ * the next start the tc program's maps).
  */
 static int remove_rules(const struct daemon_rules *d, const char *conf_path, bool dry, bool keep,
 			bool ipt)
@@ -501,6 +503,10 @@ static int remove_rules(const struct daemon_rules *d, const char *conf_path, boo
 	/* a replica's connections are the origin's: its address stays too */
 	if (c && d->extra && !keep && d->extra(c, false, dry) < 0)
 		ret = 1;
+	/* a tc program a daemon left carrying tunnels (tunfp.h) goes with
+	 * the fast path that spares their packets the queues */
+	if (!keep && !dry && (d->need & (WLB_NEED_CLIENTGW | WLB_NEED_REPLICAD)))
+		wlb_tun_detach_all();
 	free(t);
 	wlb_conf_free(c);
 	return ret;

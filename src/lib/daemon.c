@@ -304,20 +304,23 @@ static uint64_t fp_sync_interval(const struct daemon_run *r)
 	return t < 1000 ? 1000 : t > 30000 ? 30000 : t;
 }
 
-static bool tun_seen(void *arg, enum wlb_tun_map m, const struct wlb_fp_key *k, uint64_t idle_ms)
+static bool tun_seen(void *arg, enum wlb_tun_map m, const struct wlb_fp_key *k, uint32_t osaddr,
+		     uint32_t odaddr, uint64_t idle_ms)
 {
 	struct seen_ctx *c = arg;
 
-	return c->r->d->tun_seen(c->r->self, m, k, idle_ms, c->now);
+	return c->r->d->tun_seen(c->r->self, m, k, osaddr, odaddr, idle_ms, c->now);
 }
 
+/* The tunnel first: after a restart its entries say which connections are
+ * tunnelled, which nftables' identity elements for them do not. */
 static void fp_sync(struct daemon_run *r, uint64_t now)
 {
 	struct seen_ctx c = {r, now};
 
+	wlb_tun_dump(r->tun, tun_seen, &c);
 	if (wlb_fp_dump(r->fp, fp_seen, &c) < 0)
 		wlb_warn("fast path: reading the maps back failed: %s", strerror(errno));
-	wlb_tun_dump(r->tun, tun_seen, &c);
 	r->next_fp_sync = now + fp_sync_interval(r);
 }
 
@@ -346,8 +349,23 @@ static void tun_start(struct daemon_run *r)
 		return;
 	}
 	r->d->tun_attach(r->self, r->tun);
-	wlb_notice("configuration C tunnels in the kernel: tc program on %u interface(s)",
-		   r->tun->n_ifaces);
+	wlb_notice("configuration C tunnels in the kernel: tc program on %u interface(s)%s",
+		   r->tun->n_ifaces,
+		   r->tun->adopted ? ", the tunnels of the program before it taken over" : "");
+}
+
+/* A program that still carries connections stays for the next start. */
+static void tun_stop(struct daemon_run *r)
+{
+	if (r->tun && r->tun->n_encaps) {
+		wlb_notice("leaving the tc program attached: it carries %u tunnelled "
+			   "connection(s); the next start takes them over",
+			   r->tun->n_encaps);
+		wlb_tun_leave(r->tun);
+	} else {
+		wlb_tun_close(r->tun);
+	}
+	r->tun = NULL;
 }
 
 static void dump_tun(const struct daemon_run *r, FILE *f)
@@ -359,6 +377,7 @@ static void dump_tun(const struct daemon_run *r, FILE *f)
 	uint64_t c[WLB_TUN_NCOUNTERS];
 
 	wlb_counter_print(f, "tunnel_kernel_interfaces", r->tun->n_ifaces);
+	wlb_counter_print(f, "tunnel_kernel_tunnels", r->tun->n_encaps);
 	wlb_counter_print(f, "tunnel_kernel_added", r->tun->st.added);
 	wlb_counter_print(f, "tunnel_kernel_deleted", r->tun->st.deleted);
 	wlb_counter_print(f, "tunnel_kernel_add_failures", r->tun->st.add_failures);
@@ -391,11 +410,11 @@ static void fp_start(struct daemon_run *r)
 		return;
 	}
 	r->d->fp_attach(r->self, r->fp);
+	tun_start(r);
 	before = r->fp->st.dumped;
 	fp_sync(r, wlb_now_ms());
 	wlb_notice("fast path on (table ip %s): %" PRIu64 " elements found", r->d->fp_table,
 		   r->fp->st.dumped - before);
-	tun_start(r);
 }
 
 static void dump_fp(const struct daemon_run *r, FILE *f)
@@ -689,7 +708,7 @@ static int open_io(struct daemon_run *r)
 
 static void cleanup(struct daemon_run *r)
 {
-	wlb_tun_close(r->tun);
+	tun_stop(r);
 	wlb_fp_close(r->fp);
 	wlb_ctl_close(r->ctl);
 	wlb_nfq_close(r->nfq);

@@ -95,7 +95,8 @@ struct wlb_daemon {
 	void (*tun_attach)(void *self, struct wlb_tun *t);
 	/* an entry read back with the fast path's (see wlb_tun_dump()) */
 	bool (*tun_seen)(void *self, enum wlb_tun_map m, const struct wlb_fp_key *k,
-			 uint64_t idle_ms, uint64_t now_ms);
+			 uint32_t outer_saddr, uint32_t outer_daddr, uint64_t idle_ms,
+			 uint64_t now_ms);
 	/* wlbctl(8): the daemon's commands, "status" and "counters" after
 	 * the common part; returns WLB_CTL_DONE or WLB_CTL_UNKNOWN (ctl.h) */
 	int (*control)(void *self, const struct wlb_ctl_req *req, struct wlb_ctl_out *out,

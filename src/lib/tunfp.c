@@ -53,7 +53,9 @@ static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap
 	n = strlen(line);
 	if (n && line[n - 1] == '\n')
 		line[n - 1] = '\0';
-	if (level == LIBBPF_WARN)
+	/* the kernel's words for an error libbpf returns, which we handle
+	 * (a query where no clsact qdisc is yet): not a warning of ours */
+	if (level == LIBBPF_WARN && !strstr(line, "Kernel error message"))
 		wlb_warn("libbpf: %s", line);
 	else
 		wlb_debug("libbpf: %s", line);
@@ -121,7 +123,75 @@ static int attach_all(struct wlb_tun *t, char *err, size_t errlen)
 	return rc;
 }
 
-static int load(struct wlb_tun *t, uint32_t max_flows, char *err, size_t errlen)
+/* Our filter's program at hook (ingress or egress) on an Ethernet
+ * interface, if one is attached: a daemon stopped while it carried
+ * connections, or killed. */
+static int attached_prog(enum bpf_tc_attach_point hook_at)
+{
+	struct if_nameindex *ifs = if_nameindex(), *i;
+	int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), fd = -1;
+
+	for (i = ifs; ifs && sock >= 0 && fd < 0 && i->if_index; i++) {
+		LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = (int)i->if_index,
+			    .attach_point = hook_at);
+		LIBBPF_OPTS(bpf_tc_opts, opts, .handle = TUN_TC_HANDLE, .priority = TUN_TC_PRIO);
+
+		if (is_ethernet(sock, i->if_name) && !bpf_tc_query(&hook, &opts) && opts.prog_id)
+			fd = bpf_prog_get_fd_by_id(opts.prog_id);
+	}
+	if (ifs)
+		if_freenameindex(ifs);
+	if (sock >= 0)
+		close(sock);
+	return fd;
+}
+
+/* Take one of the old program's maps over if it is one of ours, of the
+ * same size: the new program starts with its entries. */
+static bool adopt_map(struct wlb_tun *t, uint32_t id)
+{
+	struct bpf_map_info mi = {0};
+	uint32_t len = sizeof(mi);
+	int fd = bpf_map_get_fd_by_id(id);
+	struct bpf_map *m;
+	bool done = false;
+
+	if (fd < 0)
+		return false;
+	if (!bpf_obj_get_info_by_fd(fd, &mi, &len) &&
+	    (m = bpf_object__find_map_by_name(t->obj, mi.name)) && bpf_map__fd(m) < 0 &&
+	    mi.max_entries == bpf_map__max_entries(m) && mi.key_size == bpf_map__key_size(m) &&
+	    mi.value_size == bpf_map__value_size(m))
+		done = !bpf_map__reuse_fd(m, fd);
+	close(fd);
+	return done;
+}
+
+/* The maps of a program of ours still attached, so that the connections
+ * it carries go on across a restart; returns how many were taken over.
+ * Each of the two programs names only the maps it uses. */
+static unsigned adopt_maps(struct wlb_tun *t)
+{
+	static const enum bpf_tc_attach_point hooks[] = {BPF_TC_EGRESS, BPF_TC_INGRESS};
+	unsigned n = 0;
+
+	for (unsigned h = 0; h < 2; h++) {
+		uint32_t ids[8] = {0};
+		struct bpf_prog_info info = {.nr_map_ids = 8, .map_ids = (uint64_t)(uintptr_t)ids};
+		uint32_t len = sizeof(info);
+		int fd = attached_prog(hooks[h]);
+
+		if (fd < 0)
+			continue;
+		if (!bpf_obj_get_info_by_fd(fd, &info, &len))
+			for (uint32_t i = 0; i < info.nr_map_ids && i < 8; i++)
+				n += adopt_map(t, ids[i]);
+		close(fd);
+	}
+	return n;
+}
+
+static int load(struct wlb_tun *t, uint32_t max_flows, bool adopt, char *err, size_t errlen)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, o, .object_name = "wlb_tunnel");
 	int rc;
@@ -134,6 +204,8 @@ static int load(struct wlb_tun *t, uint32_t max_flows, char *err, size_t errlen)
 	for (unsigned m = 0; m < WLB_TUN_NMAPS; m++)
 		bpf_map__set_max_entries(bpf_object__find_map_by_name(t->obj, map_names[m]),
 					 max_flows ? max_flows : 1);
+	if (adopt)
+		t->adopted = adopt_maps(t);
 	if ((rc = bpf_object__load(t->obj))) {
 		snprintf(err, errlen, "cannot load the tc program: %s", strerror(-rc));
 		return -1;
@@ -142,10 +214,15 @@ static int load(struct wlb_tun *t, uint32_t max_flows, char *err, size_t errlen)
 		t->map_fd[m] = bpf_object__find_map_fd_by_name(t->obj, map_names[m]);
 	t->stats_fd = bpf_object__find_map_fd_by_name(t->obj, "wlb_tun_stats");
 	t->encaps_fd = bpf_object__find_map_fd_by_name(t->obj, "wlb_encaps");
+	if (t->adopted) {
+		uint32_t zero = 0;
+
+		bpf_map_lookup_elem(t->encaps_fd, &zero, &t->n_encaps);
+	}
 	return 0;
 }
 
-struct wlb_tun *wlb_tun_load(uint32_t max_flows, char *err, size_t errlen)
+static struct wlb_tun *loaded(uint32_t max_flows, bool adopt, char *err, size_t errlen)
 {
 	struct wlb_tun *t = wlb_tun_new_offline();
 
@@ -154,16 +231,21 @@ struct wlb_tun *wlb_tun_load(uint32_t max_flows, char *err, size_t errlen)
 		return NULL;
 	}
 	libbpf_set_print(libbpf_log);
-	if (load(t, max_flows, err, errlen)) {
+	if (load(t, max_flows, adopt, err, errlen)) {
 		wlb_tun_close(t);
 		return NULL;
 	}
 	return t;
 }
 
+struct wlb_tun *wlb_tun_load(uint32_t max_flows, char *err, size_t errlen)
+{
+	return loaded(max_flows, false, err, errlen);
+}
+
 struct wlb_tun *wlb_tun_open(uint32_t max_flows, char *err, size_t errlen)
 {
-	struct wlb_tun *t = wlb_tun_load(max_flows, err, errlen);
+	struct wlb_tun *t = loaded(max_flows, true, err, errlen);
 
 	if (t && attach_all(t, err, errlen)) {
 		wlb_tun_close(t);
@@ -202,8 +284,32 @@ void wlb_tun_close(struct wlb_tun *t)
 		return;
 	for (unsigned i = 0; i < t->n_ifaces; i++)
 		detach_one(t, i);
+	wlb_tun_leave(t);
+}
+
+void wlb_tun_leave(struct wlb_tun *t)
+{
+	if (!t)
+		return;
 	bpf_object__close(t->obj);
 	free(t);
+}
+
+void wlb_tun_detach_all(void)
+{
+	struct if_nameindex *ifs = if_nameindex(), *i;
+
+	for (i = ifs; ifs && i->if_index; i++) {
+		LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = (int)i->if_index);
+		LIBBPF_OPTS(bpf_tc_opts, opts, .handle = TUN_TC_HANDLE, .priority = TUN_TC_PRIO);
+
+		hook.attach_point = BPF_TC_INGRESS;
+		bpf_tc_detach(&hook, &opts);
+		hook.attach_point = BPF_TC_EGRESS;
+		bpf_tc_detach(&hook, &opts);
+	}
+	if (ifs)
+		if_freenameindex(ifs);
 }
 
 static struct wlb_tun_key key_of(const struct wlb_fp_key *k)
@@ -285,7 +391,7 @@ static void dump_map(struct wlb_tun *t, enum wlb_tun_map m, uint64_t now_ns, wlb
 			struct wlb_fp_key e = {cur.saddr, cur.sport, cur.daddr, cur.dport};
 			uint64_t idle = now_ns > v.last_ns ? (now_ns - v.last_ns) / 1000000 : 0;
 
-			if (fn(arg, m, &e, idle))
+			if (fn(arg, m, &e, v.saddr, v.daddr, idle))
 				wlb_tun_del(t, m, &e);
 		}
 		cur = next;

@@ -8,9 +8,11 @@
  * (fastpath.h).  The program leaves SYN, FIN and RST to the daemon, which
  * removes the connection's entries when it closes.
  *
- * The program and its maps belong to the daemon: detached when it stops.
- * A daemon killed outright leaves them attached (the filter holds them),
- * still carrying its connections; the next start replaces them.
+ * The program and its maps belong to the daemon: detached when it stops
+ * with no tunnelled connection.  A daemon stopped while it carries some, or
+ * killed outright, leaves them attached (the filter holds them), still
+ * carrying those connections; the next start takes the maps over, so the
+ * connections survive a restart, and "wlb-rules remove" detaches them.
  *
  * Map changes are single bpf(2) calls made as the policy decides: one per
  * map per connection, at hand-over and at close, never per packet.
@@ -58,11 +60,15 @@ struct wlb_tun {
 	struct bpf_object *obj;
 	int map_fd[WLB_TUN_NMAPS], stats_fd, encaps_fd;
 	uint32_t n_encaps; /* entries of the encapsulation map */
+	unsigned adopted;  /* maps taken over from a program left attached */
 	int ifindex[WLB_TUN_MAX_IFACES];
 	bool made_qdisc[WLB_TUN_MAX_IFACES];
 };
 
-/* Loads, sizes the maps for max_flows connections and attaches.  NULL with
+/* Loads, sizes the maps for max_flows connections and attaches.  The maps
+ * of a program of ours left attached (a daemon stopped while it carried
+ * connections, or killed) are taken over when they have the same size
+ * (adopted counts them), and the new program replaces it.  NULL with
  * err set when the kernel or the privileges do not allow it. */
 struct wlb_tun *wlb_tun_open(uint32_t max_flows, char *err, size_t errlen);
 struct wlb_tun *wlb_tun_new_offline(void);
@@ -72,6 +78,11 @@ struct wlb_tun *wlb_tun_load(uint32_t max_flows, char *err, size_t errlen);
 int wlb_tun_prog_fd(const struct wlb_tun *t, bool ingress);
 /* Detaches from every interface; removes the clsact qdiscs it added. */
 void wlb_tun_close(struct wlb_tun *t);
+/* Closes without detaching: the program goes on carrying the connections
+ * in its maps, for the next start to take over. */
+void wlb_tun_leave(struct wlb_tun *t);
+/* Detaches a program of ours from every interface (wlb-rules remove). */
+void wlb_tun_detach_all(void);
 
 /* t may be NULL (no kernel tunnel): nothing happens, add returns -1.
  * Addresses in network byte order; mark: see struct wlb_tun_val. */
@@ -85,7 +96,7 @@ void wlb_tun_del(struct wlb_tun *t, enum wlb_tun_map m, const struct wlb_fp_key 
  * and must go; it may itself delete the entry it is given and the same
  * connection's in the other map, no other. */
 typedef bool (*wlb_tun_seen_fn)(void *arg, enum wlb_tun_map m, const struct wlb_fp_key *inner,
-				uint64_t idle_ms);
+				uint32_t outer_saddr, uint32_t outer_daddr, uint64_t idle_ms);
 void wlb_tun_dump(struct wlb_tun *t, wlb_tun_seen_fn fn, void *arg);
 
 /* The program's counters (enum wlb_tun_counter), summed over the CPUs. */

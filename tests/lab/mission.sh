@@ -233,6 +233,10 @@ check_fail_open() {
 		left=$(wlb_rules_left "$h")
 		[ -z "$left" ] || { wlb_fail "rules left in $h after wlb-rules remove: $left"; rc=1; }
 	done
+	for h in $(wlb_hosts); do
+		left=$(tun_filters "$h" | tr '\n' ' ')
+		[ -z "$left" ] || { wlb_fail "tc filters left in $h after wlb-rules remove: $left"; rc=1; }
+	done
 	[ $rc = 0 ] && mission_note "stopped: no queue rule left in $(wlb_hosts | paste -sd' ' -);" \
 		"fast path kept for established connections: ${kept:-none}; none left after wlb-rules remove"
 	for h in $(wlb_hosts); do wlb_start "$h" || rc=1; done
@@ -513,5 +517,44 @@ check_kernel_tunnel() {
 		[ -z "$filters" ] || { wlb_fail "$h: tc filters left after the stop: $filters"; rc=1; }
 		wlb_start "$h" || rc=1
 	done
+	return $rc
+}
+
+# 14. C in the kernel across restarts: the daemons' stops (the units'
+# ExecStopPost keeps the fast path) leave the tc program attached while it
+# carries tunnels, and their starts take its maps over: a 100 MiB download
+# from replica1 survives a restart of wlb-clientgw and then of
+# wlb-replicad, each daemon records the connection again from the
+# program's entries, and its end removes them.
+check_kernel_tunnel_restart() {
+	local f="$LAB_DIR/download-c-restart" want got pid h rc=0 kept restored left
+	want=$(sha256sum "$LAB_DIR/www/big" | cut -d' ' -f1)
+	lab_exec client curl -s --max-time 60 --limit-rate 25M -o "$f" "http://$LAB_ORIGIN_IP/big" &
+	pid=$!
+	sleep 1.5
+	for h in cgw replica1; do
+		wlb_stop "$h"
+		kept=$(tun_filters "$h" | wc -l)
+		[ "$kept" -ge 2 ] || { wlb_fail "$h: the stop took the tc program away ($kept filters)"; rc=1; }
+		sleep 0.5
+		wlb_start "$h" || rc=1
+		sleep 0.5
+	done
+	wait "$pid" || { wlb_fail "download across the restarts failed (curl $?)"; rc=1; }
+	got=$(sha256sum "$f" 2>/dev/null | cut -d' ' -f1)
+	rm -f "$f"
+	[ "$got" = "$want" ] || { wlb_fail "download across the restarts corrupted"; rc=1; }
+	sleep 2.5 # linger after the FINs
+	restored=""
+	for h in cgw replica1; do
+		restored+="$h:$(wlb_counter "$h" fastpath_restored) "
+		left=$(wlb_counter "$h" tunnel_kernel_tunnels)
+		[ "$(wlb_counter "$h" fastpath_restored)" -ge 1 ] ||
+			{ wlb_fail "$h took no tunnelled connection back"; rc=1; }
+		[ "${left:-1}" = 0 ] || { wlb_fail "$h: $left tunnels left after the download ended"; rc=1; }
+	done
+	mission_note "C: $LAB_BIG_MB MiB download from replica1 across restarts of wlb-clientgw and" \
+		"wlb-replicad: intact=$([ "$got" = "$want" ] && echo yes || echo no); connections" \
+		"taken back from the tc program's maps: $restored; tunnels left after it: 0"
 	return $rc
 }

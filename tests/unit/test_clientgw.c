@@ -2790,9 +2790,9 @@ START_TEST(fp_c_kernel_tunnel_installed)
 }
 END_TEST
 
-/* The read-back: an entry of a live connection keeps it; one the table
- * does not know is stale; one idle for the idle timeout ends the
- * connection.  The element that spares the queue is the tunnel's own. */
+/* The read-back: an entry of a live connection keeps it; one idle for the
+ * idle timeout ends the connection, and one the table does not know is
+ * then stale.  The element that spares the queue is the tunnel's own. */
 START_TEST(fp_c_kernel_tunnel_read_back)
 {
 	struct wlb_tun *t = tun_on();
@@ -2808,15 +2808,55 @@ START_TEST(fp_c_kernel_tunnel_read_back)
 	clientgw_fp_seen(gw, WLB_FP_DST, &ck, tp_addr(CORIGIN), IDLE_MS, now);
 	ck_assert_uint_eq(fp->n_ops, 0);
 	now += IDLE_MS - 1000;
-	ck_assert(!clientgw_tun_seen(gw, WLB_TUN_MAP_ENCAP, &ck, 100, now));
-	ck_assert(!clientgw_tun_seen(gw, WLB_TUN_MAP_DECAP, &sk, 100, now));
+	ck_assert(!clientgw_tun_seen(gw, WLB_TUN_MAP_ENCAP, &ck, 0, 0, 100, now));
+	ck_assert(!clientgw_tun_seen(gw, WLB_TUN_MAP_DECAP, &sk, 0, 0, 100, now));
 	now += 6000; /* past the element's deadline, alive by the tunnel's read-back */
 	ck_assert_ptr_nonnull(flow_of(CLIENT, CORIGIN, CPORT));
-	ck_assert(clientgw_tun_seen(gw, WLB_TUN_MAP_ENCAP, &other, 0, now));
-	ck_assert(!clientgw_tun_seen(gw, WLB_TUN_MAP_ENCAP, &ck, IDLE_MS, now));
+	ck_assert(!clientgw_tun_seen(gw, WLB_TUN_MAP_ENCAP, &ck, 0, 0, IDLE_MS, now));
 	ck_assert_ptr_null(flow_of(CLIENT, CORIGIN, CPORT));
 	ck_assert_uint_eq(t->n_log, 4);
 	ck_assert(!t->log[2].add && !t->log[3].add);
+	/* idle and unknown: stale */
+	ck_assert(clientgw_tun_seen(gw, WLB_TUN_MAP_ENCAP, &other, tp_addr(CLIENT),
+				    tp_addr(REPLICA2), IDLE_MS, now));
+	ck_assert_ptr_null(flow_of(CLIENT, CORIGIN, CPORT + 1));
+	gw->tun = NULL;
+	wlb_tun_close(t);
+}
+END_TEST
+
+/* After a restart the tunnel's maps, taken over, bring their connections
+ * back: either entry names the winner (the outer destination of the
+ * client's packets, the outer source of the winner's). */
+START_TEST(fp_c_kernel_tunnel_restored)
+{
+	struct wlb_tun *t = tun_on();
+	struct wlb_fp_key ck = fpk(CLIENT, CPORT, CORIGIN, 80),
+			  sk = fpk(CORIGIN, 80, CLIENT, CPORT + 1);
+	struct wlb_flow *f;
+	struct tp_pk k;
+
+	ck_assert(!clientgw_tun_seen(gw, WLB_TUN_MAP_ENCAP, &ck, tp_addr(CLIENT), tp_addr(REPLICA1),
+				     0, now));
+	ck_assert(!clientgw_tun_seen(gw, WLB_TUN_MAP_DECAP, &sk, tp_addr(REPLICA2), tp_addr(CLIENT),
+				     0, now));
+	ck_assert_uint_eq(gw->c[fastpath_restored], 2);
+	f = flow_of(CLIENT, CORIGIN, CPORT);
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(f->state, CGW_REPLICA);
+	ck_assert_uint_eq(f->peer.v4, tp_addr(REPLICA1));
+	ck_assert_uint_eq((f->flags & CGW_MODE_MASK) >> CGW_MODE_SHIFT, WLB_MODE_C);
+	ck_assert(f->flags & CGW_FASTPATH);
+	ck_assert_uint_eq(flow_of(CLIENT, CORIGIN, CPORT + 1)->peer.v4, tp_addr(REPLICA2));
+	/* its identity element is the tunnel's own: kept */
+	clientgw_fp_seen(gw, WLB_FP_DST, &ck, tp_addr(CORIGIN), IDLE_MS, now);
+	ck_assert_uint_eq(fp->n_ops, 0);
+	/* and its packets are the daemon's again: a FIN goes tunnelled */
+	expect_tunnelled_to(CORIGIN, CPORT, REPLICA1, WLB_TCP_FIN | WLB_TCP_ACK, 0);
+	mk_seg(&k, CLIENT, CORIGIN, CPORT, 80, WLB_TCP_RST, 0);
+	to_server(&k);
+	ck_assert_uint_eq(t->n_log, 2);
+	tp_assert_tun_change(t, 0, false, WLB_TUN_MAP_ENCAP, ck, NULL, NULL, 0);
 	gw->tun = NULL;
 	wlb_tun_close(t);
 }
@@ -3075,6 +3115,7 @@ static Suite *clientgw_suite(void)
 	tcase_add_test(tc, fp_c_not_installed);
 	tcase_add_test(tc, fp_c_kernel_tunnel_installed);
 	tcase_add_test(tc, fp_c_kernel_tunnel_read_back);
+	tcase_add_test(tc, fp_c_kernel_tunnel_restored);
 	tcase_add_test(tc, fp_rst_removes);
 	tcase_add_test(tc, fp_fins_remove);
 	tcase_add_test(tc, fp_forget_removes);

@@ -2019,9 +2019,11 @@ START_TEST(fp_c_kernel_tunnel)
 	ck_assert_uint_eq(rp->c[fastpath_installed], 1);
 
 	now += IDLE_MS - 1000;
-	ck_assert(!replicad_tun_seen(rp, WLB_TUN_MAP_DECAP, &in, 100, now));
-	ck_assert(!replicad_tun_seen(rp, WLB_TUN_MAP_ENCAP, &out, 100, now));
-	ck_assert(replicad_tun_seen(rp, WLB_TUN_MAP_ENCAP, &other, 0, now));
+	ck_assert(!replicad_tun_seen(rp, WLB_TUN_MAP_DECAP, &in, 0, 0, 100, now));
+	ck_assert(!replicad_tun_seen(rp, WLB_TUN_MAP_ENCAP, &out, 0, 0, 100, now));
+	/* a connection the table lacks (a restart): recorded again */
+	ck_assert(!replicad_tun_seen(rp, WLB_TUN_MAP_ENCAP, &other, 0, 0, 0, now));
+	ck_assert_uint_eq(rp->c[fastpath_restored], 1);
 	now += 6000; /* alive by the read-back */
 	fp->n_ops = 0;
 	tunnel_taken(CPORT, WLB_TCP_RST, 0);
@@ -2044,10 +2046,12 @@ START_TEST(fp_c_kernel_tunnel_idle)
 	rp->tun = t;
 	bc_connection(WLB_MODE_C, CPORT, NONCE);
 	c_warm();
-	ck_assert(!replicad_tun_seen(rp, WLB_TUN_MAP_DECAP, &in, IDLE_MS, now));
+	ck_assert(!replicad_tun_seen(rp, WLB_TUN_MAP_DECAP, &in, 0, 0, IDLE_MS, now));
 	ck_assert_uint_eq(t->n_log, 4);
 	ck_assert(!t->log[2].add && !t->log[3].add);
-	ck_assert(replicad_tun_seen(rp, WLB_TUN_MAP_DECAP, &in, 0, now));
+	/* unknown and idle: stale, not recorded again */
+	ck_assert(replicad_tun_seen(rp, WLB_TUN_MAP_DECAP, &in, 0, 0, IDLE_MS, now));
+	ck_assert_uint_eq(rp->c[fastpath_restored], 0);
 	rp->tun = NULL;
 	wlb_tun_close(t);
 }

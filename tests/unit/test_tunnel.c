@@ -260,12 +260,15 @@ struct seen {
 	bool stale; /* what the callback answers */
 };
 
-static bool on_seen(void *arg, enum wlb_tun_map m, const struct wlb_fp_key *k, uint64_t idle_ms)
+static bool on_seen(void *arg, enum wlb_tun_map m, const struct wlb_fp_key *k, uint32_t osaddr,
+		    uint32_t odaddr, uint64_t idle_ms)
 {
 	struct seen *s = arg;
 
 	(void)m;
 	(void)k;
+	(void)osaddr;
+	(void)odaddr;
 	if (s->n < 4)
 		s->idle[s->n] = idle_ms;
 	s->n++;
