@@ -366,7 +366,11 @@ void tp_assert_tun_change(const struct wlb_tun *t, unsigned i, bool add, enum wl
 	ck_assert_uint_lt(i, t->n_log);
 	ck_assert_int_eq(c->add, add);
 	ck_assert_int_eq(c->map, m);
-	ck_assert_mem_eq(&c->inner, &k, sizeof(k));
+	/* field by field: the padding of a key is nobody's */
+	ck_assert_uint_eq(c->inner.saddr, k.saddr);
+	ck_assert_uint_eq(c->inner.sport, k.sport);
+	ck_assert_uint_eq(c->inner.daddr, k.daddr);
+	ck_assert_uint_eq(c->inner.dport, k.dport);
 	if (!add)
 		return;
 	ck_assert_uint_eq(c->outer_saddr, tp_addr(osrc));
