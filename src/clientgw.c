@@ -280,8 +280,7 @@ static void reset_loser(struct clientgw *gw, const struct from_server *s, struct
 /* A client's packet as it reaches postrouting. */
 static struct wlb_fp_key fp_client_key(const struct wlb_flow *f)
 {
-	return (struct wlb_fp_key){f->key.client.v4, f->key.client_port, f->key.server.v4,
-				   f->key.server_port};
+	return wlb_fp_key_of(&f->key, true);
 }
 
 /* The winner's packet as it reaches prerouting: from the replica in A,
@@ -413,10 +412,7 @@ void clientgw_fp_seen(struct clientgw *gw, enum wlb_fp_map m, const struct wlb_f
 	 * next read-back comes before the margin runs out */
 	expires_ms += 1000;
 	if (m == WLB_FP_DST) {
-		k.client.v4 = e->saddr;
-		k.client_port = e->sport;
-		k.server.v4 = e->daddr;
-		k.server_port = e->dport;
+		k = wlb_flow_key_of(e, true);
 		f = wlb_flow_lookup(gw->flows, &k, now_ms);
 		if (!f)
 			fp_restore(gw, &k, value, expires_ms, now_ms);
@@ -472,21 +468,9 @@ bool clientgw_tun_seen(struct clientgw *gw, enum wlb_tun_map m, const struct wlb
 		       uint64_t now_ms)
 {
 	uint32_t idle = gw->conf->clientgw.idle_ms;
-	struct wlb_flow_key k = {0};
-	struct wlb_flow *f;
+	struct wlb_flow_key k = wlb_flow_key_of(e, m == WLB_TUN_MAP_ENCAP);
+	struct wlb_flow *f = wlb_flow_lookup(gw->flows, &k, now_ms);
 
-	if (m == WLB_TUN_MAP_ENCAP) {
-		k.client.v4 = e->saddr;
-		k.client_port = e->sport;
-		k.server.v4 = e->daddr;
-		k.server_port = e->dport;
-	} else {
-		k.client.v4 = e->daddr;
-		k.client_port = e->dport;
-		k.server.v4 = e->saddr;
-		k.server_port = e->sport;
-	}
-	f = wlb_flow_lookup(gw->flows, &k, now_ms);
 	if (!f && idle_ms < idle)
 		/* the winner: where the client's packets go, whence its own */
 		f = tun_restore(gw, &k, m == WLB_TUN_MAP_ENCAP ? outer_daddr : outer_saddr, now_ms);

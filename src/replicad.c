@@ -165,15 +165,13 @@ static struct wlb_fp_key fp_arriving_key(const struct replicad *r, const struct 
 /* A client's packet inside the gateway's tunnel (C): to the origin. */
 static struct wlb_fp_key fp_tunnel_key(const struct wlb_flow *f)
 {
-	return (struct wlb_fp_key){f->key.client.v4, f->key.client_port, f->key.server.v4,
-				   f->key.server_port};
+	return wlb_fp_key_of(&f->key, true);
 }
 
 /* What the server sends to the client, as the origin in B and C. */
 static struct wlb_fp_key fp_leaving_key(const struct wlb_flow *f)
 {
-	return (struct wlb_fp_key){f->key.server.v4, f->key.server_port, f->key.client.v4,
-				   f->key.client_port};
+	return wlb_fp_key_of(&f->key, false);
 }
 
 /* C: the kernel's tunnel (tunfp.h) takes the client's packets out of the
@@ -312,12 +310,7 @@ bool replicad_tun_seen(struct replicad *r, enum wlb_tun_map m, const struct wlb_
 {
 	bool arriving = m == WLB_TUN_MAP_DECAP;
 	uint32_t idle = r->conf->replicad.idle_ms;
-	struct wlb_flow_key k = {
-		.client.v4 = arriving ? e->saddr : e->daddr,
-		.server.v4 = arriving ? e->daddr : e->saddr,
-		.client_port = arriving ? e->sport : e->dport,
-		.server_port = arriving ? e->dport : e->sport,
-	};
+	struct wlb_flow_key k = wlb_flow_key_of(e, arriving);
 	struct wlb_flow *f = wlb_flow_lookup(r->flows, &k, now_ms);
 
 	(void)outer_saddr;

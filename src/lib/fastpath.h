@@ -27,6 +27,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "flow.h"
+
 enum wlb_fp_map {
 	WLB_FP_DST = 0, /* the value becomes the destination address */
 	WLB_FP_SRC = 1, /* the value becomes the source address */
@@ -40,6 +42,27 @@ struct wlb_fp_key {
 	uint32_t daddr;
 	uint16_t dport;
 };
+
+/* A connection's packet one way or the other as its 4-tuple, and back: the
+ * client's (from_client) or the server's, the flow's addresses kept. */
+static inline struct wlb_fp_key wlb_fp_key_of(const struct wlb_flow_key *k, bool from_client)
+{
+	return from_client ? (struct wlb_fp_key){k->client.v4, k->client_port, k->server.v4,
+						 k->server_port}
+			   : (struct wlb_fp_key){k->server.v4, k->server_port, k->client.v4,
+						 k->client_port};
+}
+
+static inline struct wlb_flow_key wlb_flow_key_of(const struct wlb_fp_key *e, bool from_client)
+{
+	struct wlb_flow_key k = {0};
+
+	k.client.v4 = from_client ? e->saddr : e->daddr;
+	k.client_port = from_client ? e->sport : e->dport;
+	k.server.v4 = from_client ? e->daddr : e->saddr;
+	k.server_port = from_client ? e->dport : e->sport;
+	return k;
+}
 
 enum wlb_fp_op_kind {
 	WLB_FP_ADD,

@@ -70,6 +70,36 @@ static bool is_ethernet(int sock, const char *name)
 	return ioctl(sock, SIOCGIFHWADDR, &ifr) == 0 && ifr.ifr_hwaddr.sa_family == ARPHRD_ETHER;
 }
 
+/* fn for each Ethernet interface (the program reads an Ethernet header)
+ * until it returns non-zero, which is returned; -1 with errno when the
+ * interfaces cannot be listed. */
+static int each_ethernet(int (*fn)(void *arg, int ifindex, const char *name), void *arg)
+{
+	struct if_nameindex *ifs = if_nameindex(), *i;
+	int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), rc = -1;
+
+	if (ifs && sock >= 0)
+		for (rc = 0, i = ifs; !rc && i->if_index; i++)
+			if (is_ethernet(sock, i->if_name))
+				rc = fn(arg, (int)i->if_index, i->if_name);
+	if (ifs)
+		if_freenameindex(ifs);
+	if (sock >= 0)
+		close(sock);
+	return rc;
+}
+
+/* Our filters at both hooks of the interface, whichever program they run. */
+static void detach_filters(int ifindex)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
+	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = TUN_TC_HANDLE, .priority = TUN_TC_PRIO);
+
+	bpf_tc_detach(&hook, &opts);
+	hook.attach_point = BPF_TC_EGRESS;
+	bpf_tc_detach(&hook, &opts);
+}
+
 static int attach_one(struct wlb_tun *t, int ifindex, int fd_in, int fd_out)
 {
 	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
@@ -94,33 +124,62 @@ static int attach_one(struct wlb_tun *t, int ifindex, int fd_in, int fd_out)
 	return bpf_tc_attach(&hook, &opts);
 }
 
+struct attaching {
+	struct wlb_tun *t;
+	int fd_in, fd_out;
+	char *err;
+	size_t errlen;
+};
+
+/* Stops the walk: 1 when the interfaces are too many (a warning), < 0
+ * when one refuses (err says which). */
+static int attach_to(void *arg, int ifindex, const char *name)
+{
+	struct attaching *a = arg;
+	int rc;
+
+	if (a->t->n_ifaces == WLB_TUN_MAX_IFACES) {
+		wlb_warn("kernel tunnel: more than %d interfaces, %s and later not attached",
+			 WLB_TUN_MAX_IFACES, name);
+		return 1;
+	}
+	rc = attach_one(a->t, ifindex, a->fd_in, a->fd_out);
+	if (rc)
+		snprintf(a->err, a->errlen, "attaching to %s: %s", name, strerror(-rc));
+	return rc;
+}
+
 static int attach_all(struct wlb_tun *t, char *err, size_t errlen)
 {
-	int fd_in = wlb_tun_prog_fd(t, true), fd_out = wlb_tun_prog_fd(t, false);
-	struct if_nameindex *ifs = if_nameindex(), *i;
-	int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), rc = 0;
+	struct attaching a = {t, wlb_tun_prog_fd(t, true), wlb_tun_prog_fd(t, false), err, errlen};
+	int rc;
 
-	if (!ifs || sock < 0 || fd_in < 0 || fd_out < 0) {
+	if (a.fd_in < 0 || a.fd_out < 0) {
+		snprintf(err, errlen, "the tc program lacks its ingress or egress part");
+		return -1;
+	}
+	*err = '\0';
+	rc = each_ethernet(attach_to, &a);
+	if (rc < 0 && !*err)
 		snprintf(err, errlen, "cannot list interfaces: %s", strerror(errno));
-		rc = -1;
-	}
-	for (i = ifs; !rc && i->if_index; i++) {
-		if (!is_ethernet(sock, i->if_name))
-			continue;
-		if (t->n_ifaces == WLB_TUN_MAX_IFACES) {
-			wlb_warn(
-				"kernel tunnel: more than %d interfaces, %s and later not attached",
-				WLB_TUN_MAX_IFACES, i->if_name);
-			break;
-		}
-		if ((rc = attach_one(t, (int)i->if_index, fd_in, fd_out)))
-			snprintf(err, errlen, "attaching to %s: %s", i->if_name, strerror(-rc));
-	}
-	if (ifs)
-		if_freenameindex(ifs);
-	if (sock >= 0)
-		close(sock);
-	return rc;
+	return rc < 0 ? -1 : 0;
+}
+
+struct finding {
+	enum bpf_tc_attach_point hook;
+	int fd;
+};
+
+static int find_on(void *arg, int ifindex, const char *name)
+{
+	struct finding *f = arg;
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = f->hook);
+	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = TUN_TC_HANDLE, .priority = TUN_TC_PRIO);
+
+	(void)name;
+	if (!bpf_tc_query(&hook, &opts) && opts.prog_id)
+		f->fd = bpf_prog_get_fd_by_id(opts.prog_id);
+	return f->fd >= 0;
 }
 
 /* Our filter's program at hook (ingress or egress) on an Ethernet
@@ -128,22 +187,10 @@ static int attach_all(struct wlb_tun *t, char *err, size_t errlen)
  * connections, or killed. */
 static int attached_prog(enum bpf_tc_attach_point hook_at)
 {
-	struct if_nameindex *ifs = if_nameindex(), *i;
-	int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), fd = -1;
+	struct finding f = {hook_at, -1};
 
-	for (i = ifs; ifs && sock >= 0 && fd < 0 && i->if_index; i++) {
-		LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = (int)i->if_index,
-			    .attach_point = hook_at);
-		LIBBPF_OPTS(bpf_tc_opts, opts, .handle = TUN_TC_HANDLE, .priority = TUN_TC_PRIO);
-
-		if (is_ethernet(sock, i->if_name) && !bpf_tc_query(&hook, &opts) && opts.prog_id)
-			fd = bpf_prog_get_fd_by_id(opts.prog_id);
-	}
-	if (ifs)
-		if_freenameindex(ifs);
-	if (sock >= 0)
-		close(sock);
-	return fd;
+	each_ethernet(find_on, &f);
+	return f.fd;
 }
 
 /* Take one of the old program's maps over if it is one of ours, of the
@@ -263,19 +310,14 @@ int wlb_tun_prog_fd(const struct wlb_tun *t, bool ingress)
 
 static void detach_one(struct wlb_tun *t, unsigned i)
 {
-	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = t->ifindex[i]);
-	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = TUN_TC_HANDLE, .priority = TUN_TC_PRIO);
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = t->ifindex[i],
+		    .attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS);
 
-	if (t->made_qdisc[i]) {
+	if (t->made_qdisc[i])
 		/* the clsact qdisc goes with every filter in it: only ours */
-		hook.attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS;
 		bpf_tc_hook_destroy(&hook);
-		return;
-	}
-	hook.attach_point = BPF_TC_INGRESS;
-	bpf_tc_detach(&hook, &opts);
-	hook.attach_point = BPF_TC_EGRESS;
-	bpf_tc_detach(&hook, &opts);
+	else
+		detach_filters(t->ifindex[i]);
 }
 
 void wlb_tun_close(struct wlb_tun *t)
@@ -295,21 +337,17 @@ void wlb_tun_leave(struct wlb_tun *t)
 	free(t);
 }
 
+static int detach_from(void *arg, int ifindex, const char *name)
+{
+	(void)arg;
+	(void)name;
+	detach_filters(ifindex);
+	return 0;
+}
+
 void wlb_tun_detach_all(void)
 {
-	struct if_nameindex *ifs = if_nameindex(), *i;
-
-	for (i = ifs; ifs && i->if_index; i++) {
-		LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = (int)i->if_index);
-		LIBBPF_OPTS(bpf_tc_opts, opts, .handle = TUN_TC_HANDLE, .priority = TUN_TC_PRIO);
-
-		hook.attach_point = BPF_TC_INGRESS;
-		bpf_tc_detach(&hook, &opts);
-		hook.attach_point = BPF_TC_EGRESS;
-		bpf_tc_detach(&hook, &opts);
-	}
-	if (ifs)
-		if_freenameindex(ifs);
+	each_ethernet(detach_from, NULL);
 }
 
 static struct wlb_tun_key key_of(const struct wlb_fp_key *k)

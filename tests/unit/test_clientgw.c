@@ -2754,6 +2754,19 @@ static struct wlb_tun *tun_on(void)
 	return t;
 }
 
+/* A C connection replica1 won, its client's ACKs tunnelled until the
+ * hand-over: nothing reaches the kernel's tunnel before. */
+static void c_handed_over(const struct wlb_tun *t)
+{
+	uint32_t n = bc_open(CORIGIN, CPORT, WLB_MODE_C);
+
+	bc_replica_wins(CORIGIN, CPORT, REPLICA1, WLB_MODE_C, n);
+	for (unsigned i = 0; i <= WLB_FP_AFTER_PACKETS; i++) {
+		ck_assert_uint_eq(t->n_log, 0);
+		expect_tunnelled_to(CORIGIN, CPORT, REPLICA1, WLB_TCP_ACK, 10);
+	}
+}
+
 /* C with the kernel's tunnel: the client's packets go into it (and past
  * the queue, their address kept), the winner's come out of it marked. */
 START_TEST(fp_c_kernel_tunnel_installed)
@@ -2762,13 +2775,8 @@ START_TEST(fp_c_kernel_tunnel_installed)
 	struct wlb_fp_key ck = fpk(CLIENT, CPORT, CORIGIN, 80),
 			  sk = fpk(CORIGIN, 80, CLIENT, CPORT);
 	struct tp_pk k;
-	uint32_t n = bc_open(CORIGIN, CPORT, WLB_MODE_C);
 
-	bc_replica_wins(CORIGIN, CPORT, REPLICA1, WLB_MODE_C, n);
-	for (unsigned i = 0; i <= WLB_FP_AFTER_PACKETS; i++) {
-		ck_assert_uint_eq(t->n_log, 0);
-		expect_tunnelled_to(CORIGIN, CPORT, REPLICA1, WLB_TCP_ACK, 10);
-	}
+	c_handed_over(t);
 	ck_assert_uint_eq(t->n_log, 2);
 	tp_assert_tun_change(t, 0, true, WLB_TUN_MAP_ENCAP, ck, CLIENT, REPLICA1, 0);
 	tp_assert_tun_change(t, 1, true, WLB_TUN_MAP_DECAP, sk, REPLICA1, CLIENT, 0x574c);
@@ -2799,11 +2807,8 @@ START_TEST(fp_c_kernel_tunnel_read_back)
 	struct wlb_fp_key ck = fpk(CLIENT, CPORT, CORIGIN, 80),
 			  sk = fpk(CORIGIN, 80, CLIENT, CPORT);
 	struct wlb_fp_key other = fpk(CLIENT, CPORT + 1, CORIGIN, 80);
-	uint32_t n = bc_open(CORIGIN, CPORT, WLB_MODE_C);
 
-	bc_replica_wins(CORIGIN, CPORT, REPLICA1, WLB_MODE_C, n);
-	for (unsigned i = 0; i <= WLB_FP_AFTER_PACKETS; i++)
-		expect_tunnelled_to(CORIGIN, CPORT, REPLICA1, WLB_TCP_ACK, 10);
+	c_handed_over(t);
 	fp->n_ops = 0;
 	clientgw_fp_seen(gw, WLB_FP_DST, &ck, tp_addr(CORIGIN), IDLE_MS, now);
 	ck_assert_uint_eq(fp->n_ops, 0);

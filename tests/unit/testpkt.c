@@ -320,6 +320,15 @@ struct wlb_fp_key tp_fp_key(const char *saddr, uint16_t sport, const char *daddr
 	return (struct wlb_fp_key){tp_addr(saddr), tp_port(sport), tp_addr(daddr), tp_port(dport)};
 }
 
+/* Field by field: the padding of a key is nobody's. */
+static void assert_key_eq(struct wlb_fp_key a, struct wlb_fp_key b)
+{
+	ck_assert_uint_eq(a.saddr, b.saddr);
+	ck_assert_uint_eq(a.sport, b.sport);
+	ck_assert_uint_eq(a.daddr, b.daddr);
+	ck_assert_uint_eq(a.dport, b.dport);
+}
+
 void tp_assert_fp_op(const struct wlb_fp *fp, unsigned i, enum wlb_fp_op_kind kind,
 		     enum wlb_fp_map m, struct wlb_fp_key k, const char *value)
 {
@@ -328,10 +337,7 @@ void tp_assert_fp_op(const struct wlb_fp *fp, unsigned i, enum wlb_fp_op_kind ki
 	ck_assert_uint_lt(i, fp->n_ops);
 	ck_assert_uint_eq(op->kind, kind);
 	ck_assert_uint_eq(op->map, m);
-	ck_assert_uint_eq(op->key.saddr, k.saddr);
-	ck_assert_uint_eq(op->key.sport, k.sport);
-	ck_assert_uint_eq(op->key.daddr, k.daddr);
-	ck_assert_uint_eq(op->key.dport, k.dport);
+	assert_key_eq(op->key, k);
 	if (value)
 		ck_assert_uint_eq(op->value, tp_addr(value));
 }
@@ -366,11 +372,7 @@ void tp_assert_tun_change(const struct wlb_tun *t, unsigned i, bool add, enum wl
 	ck_assert_uint_lt(i, t->n_log);
 	ck_assert_int_eq(c->add, add);
 	ck_assert_int_eq(c->map, m);
-	/* field by field: the padding of a key is nobody's */
-	ck_assert_uint_eq(c->inner.saddr, k.saddr);
-	ck_assert_uint_eq(c->inner.sport, k.sport);
-	ck_assert_uint_eq(c->inner.daddr, k.daddr);
-	ck_assert_uint_eq(c->inner.dport, k.dport);
+	assert_key_eq(c->inner, k);
 	if (!add)
 		return;
 	ck_assert_uint_eq(c->outer_saddr, tp_addr(osrc));
