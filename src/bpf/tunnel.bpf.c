@@ -19,6 +19,7 @@
  * only hands a connection over once its MSS was clamped to the tunnel, so
  * the segments keep their size (BPF_F_ADJ_ROOM_FIXED_GSO) and still fit.
  */
+#include <stddef.h>
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/in.h>
@@ -30,14 +31,10 @@
 
 #include "tunnel.h"
 
-/* Newer than some uapi headers; the kernel refuses it if it is older. */
-#ifndef BPF_F_ADJ_ROOM_DECAP_L3_IPV4
-#define BPF_F_ADJ_ROOM_DECAP_L3_IPV4 (1ULL << 7)
-#endif
-
 #define IPV4_MINHDR 20
 #define IP_OFFMASK_MF 0x3fff /* fragment offset and more fragments */
 #define OUTER_TTL 64
+#define ECN_CE 0x03 /* the ECN field all ones (RFC 3168) */
 
 /* Sized by the daemon (its flow table) before loading; entries only as
  * connections are handed over. */
@@ -121,8 +118,8 @@ static __always_inline __u16 csum_fold(__u32 sum)
 	return (__u16)~sum;
 }
 
-/* The outer header of wlb_ipip_encap(): TOS and DF copied from the inner
- * one (RFC 2003, 3.1). */
+/* The outer header of wlb_ipip_encap(): TOS, ECN, ID and DF copied from
+ * the inner one (RFC 2003 3.1, RFC 6040 4.1). */
 static __always_inline void outer_header(struct iphdr *o, const struct iphdr *in,
 					 const struct wlb_tun_val *v)
 {
@@ -132,6 +129,7 @@ static __always_inline void outer_header(struct iphdr *o, const struct iphdr *in
 	*o = (struct iphdr){.version = 4,
 			    .ihl = 5,
 			    .tos = in->tos,
+			    .id = in->id,
 			    .ttl = OUTER_TTL,
 			    .protocol = IPPROTO_IPIP,
 			    .saddr = v->saddr,
@@ -145,13 +143,12 @@ static __always_inline void outer_header(struct iphdr *o, const struct iphdr *in
 
 static __always_inline int encap(struct __sk_buff *skb, struct iphdr *ip)
 {
-	__u32 zero = 0, *n = bpf_map_lookup_elem(&wlb_encaps, &zero);
 	struct tcphdr *th;
 	struct wlb_tun_val *v;
 	struct wlb_tun_key k;
 	struct iphdr o;
 
-	if (!n || !*n || !(th = data_segment(skb, ip)))
+	if (!(th = data_segment(skb, ip)))
 		return TC_ACT_OK;
 	k = key_of(ip, th);
 	v = bpf_map_lookup_elem(&wlb_encap, &k);
@@ -175,6 +172,22 @@ static __always_inline int encap(struct __sk_buff *skb, struct iphdr *ip)
 	return TC_ACT_OK;
 }
 
+/* The inner header marked CE as wlb_ipip_decap() marks it (RFC 6040 4.2):
+ * when the outer one is and the inner one is ECN-capable. */
+static __always_inline void ecn_decap(struct __sk_buff *skb, __u8 outer_tos, const struct iphdr *in)
+{
+	const __u32 off = ETH_HLEN + IPV4_MINHDR;
+	__u16 old = *(const __u16 *)in, new = old;
+	__u8 tos = in->tos | ECN_CE;
+
+	if ((outer_tos & ECN_CE) != ECN_CE || !(in->tos & ECN_CE) || (in->tos & ECN_CE) == ECN_CE)
+		return;
+	((__u8 *)&new)[1] = tos;
+	if (bpf_l3_csum_replace(skb, off + offsetof(struct iphdr, check), old, new, 2) ||
+	    bpf_skb_store_bytes(skb, off + offsetof(struct iphdr, tos), &tos, 1, 0))
+		count(WLB_TUN_FAILED);
+}
+
 static __always_inline int decap(struct __sk_buff *skb, struct iphdr *outer)
 {
 	struct iphdr *ip = ip_at(skb, ETH_HLEN + IPV4_MINHDR, IPPROTO_TCP);
@@ -194,8 +207,11 @@ static __always_inline int decap(struct __sk_buff *skb, struct iphdr *outer)
 		return TC_ACT_OK;
 	}
 	seen(v);
-	if (bpf_skb_adjust_room(skb, -IPV4_MINHDR, BPF_ADJ_ROOM_MAC,
-				BPF_F_ADJ_ROOM_DECAP_L3_IPV4 | BPF_F_ADJ_ROOM_FIXED_GSO)) {
+	/* the helpers move the data: neither header is read after this */
+	ecn_decap(skb, outer->tos, ip);
+	/* no DECAP_L3 flag: the inner header is IPv4 like the outer one,
+	 * and kernels before 6.3 refuse the flag */
+	if (bpf_skb_adjust_room(skb, -IPV4_MINHDR, BPF_ADJ_ROOM_MAC, BPF_F_ADJ_ROOM_FIXED_GSO)) {
 		count(WLB_TUN_FAILED);
 		return TC_ACT_OK;
 	}
@@ -205,16 +221,17 @@ static __always_inline int decap(struct __sk_buff *skb, struct iphdr *outer)
 	return TC_ACT_OK;
 }
 
-/* Linear headers: tc may see them in a fragment of the buffer. */
-static __always_inline int pulled(struct __sk_buff *skb)
+/*
+ * The first want bytes in the linear area, pulled only when missing.  A
+ * pull makes the buffer writable, which copies the head of a cloned one,
+ * and every TCP segment a host sends is a clone of its socket's copy: so
+ * nothing is pulled before the program knows it has work to do.
+ */
+static __always_inline int linear(struct __sk_buff *skb, __u32 want)
 {
-	__u32 want = ETH_HLEN + 2 * IPV4_MINHDR + sizeof(struct tcphdr);
-
-	if (skb->protocol != bpf_htons(ETH_P_IP))
-		return 0;
-	if ((void *)(long)skb->data + want > (void *)(long)skb->data_end)
-		bpf_skb_pull_data(skb, skb->len < want ? skb->len : want);
-	return 1;
+	if ((void *)(long)skb->data + want <= (void *)(long)skb->data_end)
+		return 1;
+	return !bpf_skb_pull_data(skb, skb->len < want ? skb->len : want);
 }
 
 SEC("tc")
@@ -222,19 +239,25 @@ int wlb_tun_ingress(struct __sk_buff *skb)
 {
 	struct iphdr *ip;
 
-	if (!pulled(skb))
+	if (skb->protocol != bpf_htons(ETH_P_IP) || !linear(skb, ETH_HLEN + IPV4_MINHDR) ||
+	    !ip_at(skb, ETH_HLEN, IPPROTO_IPIP))
 		return TC_ACT_OK;
-	if ((ip = ip_at(skb, ETH_HLEN, IPPROTO_IPIP)))
-		return decap(skb, ip);
-	return TC_ACT_OK;
+	/* a pull moves the data: the header is found again after it */
+	if (!linear(skb, ETH_HLEN + 2 * IPV4_MINHDR + sizeof(struct tcphdr)) ||
+	    !(ip = ip_at(skb, ETH_HLEN, IPPROTO_IPIP)))
+		return TC_ACT_OK;
+	return decap(skb, ip);
 }
 
 SEC("tc")
 int wlb_tun_egress(struct __sk_buff *skb)
 {
+	__u32 zero = 0, *n = bpf_map_lookup_elem(&wlb_encaps, &zero);
 	struct iphdr *ip;
 
-	if (!pulled(skb) || !(ip = ip_at(skb, ETH_HLEN, IPPROTO_TCP)))
+	if (!n || !*n || skb->protocol != bpf_htons(ETH_P_IP) ||
+	    !linear(skb, ETH_HLEN + IPV4_MINHDR + sizeof(struct tcphdr)) ||
+	    !(ip = ip_at(skb, ETH_HLEN, IPPROTO_TCP)))
 		return TC_ACT_OK;
 	return encap(skb, ip);
 }

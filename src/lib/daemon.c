@@ -335,12 +335,16 @@ static void tun_start(struct daemon_run *r)
 	uint32_t flows = r->d->tun_flows ? r->d->tun_flows(r->conf) : 0;
 	char err[256];
 
-	if (!flows)
+	if (!r->d->tun_flows)
 		return;
-	if (r->workers > 1) {
-		wlb_notice("configuration C tunnels in userspace: the kernel's tc program "
-			   "serves one worker, this daemon has %u",
-			   r->workers);
+	if (!flows || r->workers > 1) {
+		/* a program an earlier run left would tunnel connections no
+		 * daemon tracks any more */
+		wlb_tun_detach_all();
+		if (flows)
+			wlb_notice("configuration C tunnels in userspace: the kernel's tc "
+				   "program serves one worker, this daemon has %u",
+				   r->workers);
 		return;
 	}
 	r->tun = wlb_tun_open(flows, err, sizeof(err));

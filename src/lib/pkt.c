@@ -416,15 +416,19 @@ size_t wlb_ipip_encap(const struct wlb_pkt *inner, uint8_t *out, size_t cap, uin
 		      uint32_t dst, uint8_t ttl)
 {
 	size_t total = inner->len + WLB_IP_MINHDR;
-	const uint8_t *in = inner->data;
+	/* read from where the inner packet lands: out may be its buffer */
+	const uint8_t *in = out + WLB_IP_MINHDR;
 
 	if (total > cap || total > 0xffff)
 		return 0;
-	memmove(out + WLB_IP_MINHDR, in, inner->len);
+	memmove(out + WLB_IP_MINHDR, inner->data, inner->len);
 	memset(out, 0, WLB_IP_MINHDR);
 	out[0] = 0x45;
-	out[1] = in[1]; /* TOS copied (RFC 2003 3.1) */
+	out[1] = in[1]; /* TOS and ECN copied (RFC 2003 3.1, RFC 6040 4.1) */
 	put16(out + 2, (uint16_t)total);
+	/* the inner ID: unique where the outer one may be fragmented
+	 * (RFC 6864), and one more thing the tunnel need not invent */
+	memcpy(out + 4, in + 4, 2);
 	put16(out + 6, get16(in + 6) & 0x4000); /* DF copied */
 	out[8] = ttl;
 	out[9] = WLB_IPPROTO_IPIP;
@@ -436,11 +440,34 @@ size_t wlb_ipip_encap(const struct wlb_pkt *inner, uint8_t *out, size_t cap, uin
 	return total;
 }
 
+/*
+ * RFC 6040 4.2: congestion met by the tunnel packet is the inner packet's
+ * too, when its ends speak ECN; a Not-ECT inner packet is left as it is
+ * (this encapsulation copies its ECN field, so only a broken hop marks such
+ * a tunnel packet, and the data is worth more than the mark).
+ */
+static void ecn_decap(uint8_t outer_tos, struct wlb_pkt *inner)
+{
+	uint8_t *ip = inner->data;
+	uint16_t old = raw16(ip);
+
+	if ((outer_tos & WLB_ECN_CE) != WLB_ECN_CE || !(ip[1] & WLB_ECN_CE) ||
+	    (ip[1] & WLB_ECN_CE) == WLB_ECN_CE)
+		return;
+	ip[1] |= WLB_ECN_CE;
+	wlb_csum_replace2(ip + 10, old, raw16(ip));
+}
+
 int wlb_ipip_decap(const struct wlb_pkt *p, struct wlb_pkt *inner)
 {
+	int rc;
+
 	if (p->proto != WLB_IPPROTO_IPIP || p->frag)
 		return WLB_PKT_NOT_TCP;
-	return wlb_pkt_parse(inner, p->data + p->ihl, p->len - p->ihl, p->cap - p->ihl);
+	rc = wlb_pkt_parse(inner, p->data + p->ihl, p->len - p->ihl, p->cap - p->ihl);
+	if (rc == WLB_PKT_OK)
+		ecn_decap(p->data[1], inner);
+	return rc;
 }
 
 /* --------------------------------------------------------------------- RST */

@@ -17,6 +17,7 @@
 #include <endian.h>
 
 #define WLB_IP_MINHDR 20
+#define WLB_ECN_CE 0x03 /* the ECN field (RFC 3168), all ones: CE */
 #define WLB_TCP_MINHDR 20
 #define WLB_TCP_MAXOPT 40
 #define WLB_IPPROTO_IPIP 4
@@ -258,14 +259,16 @@ void wlb_tcp_opt_nop(struct wlb_pkt *p, unsigned off, unsigned len);
 bool wlb_tcp_clamp_mss(struct wlb_pkt *p, uint16_t mss);
 
 /* --- IPv4-in-IPv4 (RFC 2003) --- */
-/* Write into out an outer header (src -> dst, protocol 4, TOS and DF copied
- * from the inner header, given TTL) followed by the inner packet.  Returns
- * the total length, or 0 when out is too small or the result would exceed
- * 65535 bytes. */
+/* Write into out an outer header (src -> dst, protocol 4, TOS, ECN, ID and
+ * DF copied from the inner header, given TTL) followed by the inner packet;
+ * out may be the inner packet's own buffer.  Returns the total length, or 0
+ * when out is too small or the result would exceed 65535 bytes. */
 size_t wlb_ipip_encap(const struct wlb_pkt *inner, uint8_t *out, size_t cap, uint32_t src,
 		      uint32_t dst, uint8_t ttl);
 /* Parse p as an IP-in-IP packet: on success inner describes the packet
- * carried inside (pointing into p's buffer) and WLB_PKT_OK is returned. */
+ * carried inside (pointing into p's buffer), marked CE when the outer
+ * header is and the inner one is ECN-capable (RFC 6040), and WLB_PKT_OK is
+ * returned. */
 int wlb_ipip_decap(const struct wlb_pkt *p, struct wlb_pkt *inner);
 
 /* --- RST --- */

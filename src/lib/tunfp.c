@@ -295,7 +295,10 @@ struct wlb_tun *wlb_tun_open(uint32_t max_flows, char *err, size_t errlen)
 	struct wlb_tun *t = loaded(max_flows, true, err, errlen);
 
 	if (t && attach_all(t, err, errlen)) {
+		/* the interfaces not reached may still hold an earlier run's
+		 * program, which no daemon would fill or empty */
 		wlb_tun_close(t);
+		wlb_tun_detach_all();
 		return NULL;
 	}
 	return t;

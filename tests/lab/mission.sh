@@ -558,3 +558,29 @@ check_kernel_tunnel_restart() {
 		"taken back from the tc program's maps: $restored; tunnels left after it: 0"
 	return $rc
 }
+
+# A program left behind carries tunnels no daemon follows once the next
+# start runs without it: replica1's daemon is killed while the program
+# carries a download, then started without configuration C, which takes the
+# program away (the download dies with the tunnel, as it must).
+check_kernel_tunnel_left_behind() {
+	local pid rc=0 kept left
+	lab_exec client curl -s --max-time 30 --limit-rate 5M -o /dev/null "http://$LAB_ORIGIN_IP/big" &
+	pid=$!
+	sleep 1.5
+	wlb_kill replica1
+	kept=$(tun_filters replica1 | wc -l)
+	[ "$kept" -ge 2 ] || { wlb_fail "replica1: the kill took the tc program away ($kept filters)"; rc=1; }
+	WLB_REPLICAD_EXTRA='  configurations = [ "A", "B" ];' _wlb_write_conf replica1
+	wlb_start replica1 || rc=1
+	left=$(tun_filters replica1 | tr '\n' ' ')
+	[ -z "$left" ] || { wlb_fail "replica1 started without C kept the old tc program: $left"; rc=1; }
+	kill "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	wlb_stop replica1
+	_wlb_write_conf replica1
+	wlb_start replica1 || rc=1
+	[ $rc = 0 ] && mission_note "C: a start without C took away the tc program a killed" \
+		"wlb-replicad left ($kept filters before, none after)"
+	return $rc
+}

@@ -612,6 +612,8 @@ START_TEST(ipip_round_trip)
 	struct wlb_pkt p = tp_parse(buf, len, sizeof(buf)), outer, inner;
 
 	buf[1] = 0x28; /* a TOS to copy */
+	buf[4] = 0x12; /* and an ID */
+	buf[5] = 0x34;
 	wlb_pkt_csum_fill(&p);
 	size_t n = wlb_ipip_encap(&p, out, sizeof(out), tp_addr("198.51.100.6"),
 				  tp_addr("198.51.100.18"), 61);
@@ -622,6 +624,7 @@ START_TEST(ipip_round_trip)
 	ck_assert_uint_eq(out[8], 61);
 	ck_assert_uint_eq(out[1], 0x28);
 	ck_assert_uint_eq(out[6] & 0x40, 0x40); /* DF copied */
+	ck_assert_mem_eq(out + 4, "\x12\x34", 2);
 	ck_assert_uint_eq(wlb_ip_saddr(&outer), tp_addr("198.51.100.6"));
 	ck_assert_uint_eq(wlb_ip_daddr(&outer), tp_addr("198.51.100.18"));
 	ck_assert(wlb_pkt_csum_ok(&outer));
@@ -638,12 +641,19 @@ START_TEST(ipip_in_place_and_limits)
 	struct wlb_pkt p = tp_parse(buf, len, sizeof(buf)), outer, inner;
 	uint8_t copy[100];
 
+	buf[1] = 0x28;
+	buf[4] = 0x56;
+	wlb_pkt_csum_fill(&p);
 	memcpy(copy, buf, len);
-	/* encapsulating into the same buffer moves the inner packet */
+	/* encapsulating into the same buffer moves the inner packet, and the
+	 * outer header still copies its TOS, ID and DF */
 	size_t n = wlb_ipip_encap(&p, buf, sizeof(buf), 1, 2, 64);
 
 	ck_assert_uint_eq(n, len + 20);
 	ck_assert_mem_eq(buf + 20, copy, len);
+	ck_assert_uint_eq(buf[1], 0x28);
+	ck_assert_uint_eq(buf[4], 0x56);
+	ck_assert_uint_eq(buf[6] & 0x40, 0x40);
 	ck_assert_uint_eq(wlb_ipip_encap(&p, buf, len + 19, 1, 2, 64), 0);
 	/* not IPIP, or a truncated inner packet, is refused */
 	ck_assert_int_eq(wlb_pkt_parse(&outer, buf, n, sizeof(buf)), WLB_PKT_NOT_TCP);
@@ -652,6 +662,37 @@ START_TEST(ipip_in_place_and_limits)
 	len = syn(buf, sizeof(buf));
 	p = tp_parse(buf, len, sizeof(buf));
 	ck_assert_int_ne(wlb_ipip_decap(&p, &inner), WLB_PKT_OK);
+}
+END_TEST
+
+/* RFC 6040: a CE mark on the tunnel packet reaches an ECN-capable inner
+ * packet, with its checksum made good; nothing else changes the inner ECN. */
+static uint8_t decap_ecn(uint8_t inner_ecn, uint8_t outer_ecn)
+{
+	uint8_t out[2048];
+	size_t len = syn(buf, sizeof(buf));
+	struct wlb_pkt p = tp_parse(buf, len, sizeof(buf)), outer, inner;
+
+	buf[1] = 0x20 | inner_ecn;
+	wlb_pkt_csum_fill(&p);
+	size_t n = wlb_ipip_encap(&p, out, sizeof(out), 1, 2, 64);
+
+	out[1] = (uint8_t)((out[1] & ~WLB_ECN_CE) | outer_ecn);
+	ck_assert_int_eq(wlb_pkt_parse(&outer, out, n, sizeof(out)), WLB_PKT_NOT_TCP);
+	ck_assert_int_eq(wlb_ipip_decap(&outer, &inner), WLB_PKT_OK);
+	ck_assert(wlb_pkt_csum_ok(&inner));
+	ck_assert_uint_eq(inner.data[1] & ~WLB_ECN_CE, 0x20);
+	return inner.data[1] & WLB_ECN_CE;
+}
+
+START_TEST(ipip_decap_ecn)
+{
+	ck_assert_uint_eq(decap_ecn(0x02, 0x03), 0x03); /* ECT(0), CE met: CE */
+	ck_assert_uint_eq(decap_ecn(0x01, 0x03), 0x03); /* ECT(1) too */
+	ck_assert_uint_eq(decap_ecn(0x02, 0x02), 0x02); /* no congestion */
+	ck_assert_uint_eq(decap_ecn(0x03, 0x03), 0x03); /* already CE */
+	ck_assert_uint_eq(decap_ecn(0x00, 0x03), 0x00); /* Not-ECT stays so */
+	ck_assert_uint_eq(decap_ecn(0x00, 0x00), 0x00);
 }
 END_TEST
 
@@ -741,6 +782,7 @@ static Suite *pkt_suite(void)
 	suite_add_tcase(s, tc);
 	tc = tcase_create("ipip");
 	tcase_add_test(tc, ipip_round_trip);
+	tcase_add_test(tc, ipip_decap_ecn);
 	tcase_add_test(tc, ipip_in_place_and_limits);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("rst");

@@ -69,6 +69,17 @@ static void segment(struct tp_pk *k, const char *src, uint16_t sport, const char
 	k->len = tp_build(k->b, sizeof(k->b), &o);
 }
 
+/* k's IP header with this TOS and ID, its checksums made good again */
+static void set_tos_id(struct tp_pk *k, uint8_t tos, uint16_t id)
+{
+	struct wlb_pkt p = tp_parse(k->b, k->len, sizeof(k->b));
+
+	k->b[1] = tos;
+	k->b[4] = (uint8_t)(id >> 8);
+	k->b[5] = (uint8_t)id;
+	wlb_pkt_csum_fill(&p);
+}
+
 /* Run the program on an Ethernet frame holding k; returns the verdict,
  * the IP packet that came out in out. */
 static uint32_t last_mark; /* the mark the last run left on the packet */
@@ -139,6 +150,8 @@ START_TEST(encap_at_egress)
 	if (!t)
 		return;
 	segment(&in, CLIENT, 40000, ORIGIN, 80, WLB_TCP_ACK | WLB_TCP_PSH);
+	/* the outer header copies TOS and ID, as userspace's does */
+	set_tos_id(&in, 0x2a, 0x1234);
 	encap_entry(CLIENT, 40000, ORIGIN, 80, CLIENT, REPLICA);
 	ck_assert_int_eq(run(true, &in, &out), TC_ACT_OK);
 	assert_same(&out, &in);
@@ -236,6 +249,35 @@ START_TEST(decap_checks_the_ends)
 	ck_assert_uint_eq(counter(WLB_TUN_DECAP), 1);
 	ck_assert_uint_eq(t->st.added, 1);
 	ck_assert_uint_eq(t->st.deleted, 1);
+}
+END_TEST
+
+/* A CE mark the tunnel packet met reaches the ECN-capable inner packet
+ * (RFC 6040), as wlb_ipip_decap() puts it there. */
+START_TEST(decap_marks_congestion)
+{
+	struct tp_pk seg, in, out, want;
+	struct wlb_pkt outer, inner;
+	uint16_t csum;
+
+	if (!t)
+		return;
+	segment(&seg, ORIGIN, 80, CLIENT, 40000, WLB_TCP_ACK);
+	set_tos_id(&seg, 0x02, 7); /* ECT(0) */
+	tp_encap(&in, &seg, REPLICA, CLIENT);
+	in.b[1] |= WLB_ECN_CE;
+	in.b[10] = in.b[11] = 0;
+	csum = wlb_csum_fold(wlb_csum_add(0, in.b, 20));
+	memcpy(in.b + 10, &csum, 2);
+	decap_entry(ORIGIN, 80, CLIENT, 40000, REPLICA, CLIENT);
+	ck_assert_int_eq(run(true, &in, &out), TC_ACT_OK);
+	want = in;
+	ck_assert_int_eq(wlb_pkt_parse(&outer, want.b, want.len, sizeof(want.b)), WLB_PKT_NOT_TCP);
+	ck_assert_int_eq(wlb_ipip_decap(&outer, &inner), WLB_PKT_OK);
+	ck_assert_uint_eq(inner.data[1], 0x03);
+	ck_assert_uint_eq(out.len, inner.len);
+	ck_assert(!memcmp(out.b, inner.data, out.len));
+	ck_assert_uint_eq(counter(WLB_TUN_FAILED), 0);
 }
 END_TEST
 
@@ -349,6 +391,7 @@ static Suite *tunnel_suite(void)
 	tcase_add_test(tc, encap_gated_by_count);
 	tcase_add_test(tc, encap_leaves_control_and_others);
 	tcase_add_test(tc, decap_checks_the_ends);
+	tcase_add_test(tc, decap_marks_congestion);
 	tcase_add_test(tc, decap_leaves_control);
 	tcase_add_test(tc, maps_are_bounded);
 	tcase_add_test(tc, dump_reads_back_and_removes);
