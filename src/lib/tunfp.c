@@ -207,6 +207,7 @@ static bool adopt_map(struct wlb_tun *t, uint32_t id)
 		return false;
 	if (!bpf_obj_get_info_by_fd(fd, &mi, &len) &&
 	    (m = bpf_object__find_map_by_name(t->obj, mi.name)) && bpf_map__fd(m) < 0 &&
+	    mi.type == bpf_map__type(m) && mi.map_flags == bpf_map__map_flags(m) &&
 	    mi.max_entries == bpf_map__max_entries(m) && mi.key_size == bpf_map__key_size(m) &&
 	    mi.value_size == bpf_map__value_size(m))
 		done = !bpf_map__reuse_fd(m, fd);
@@ -238,6 +239,22 @@ static unsigned adopt_maps(struct wlb_tun *t)
 	return n;
 }
 
+void wlb_tun_recount(struct wlb_tun *t)
+{
+	struct wlb_tun_key k, next;
+	uint32_t zero = 0, n = 0;
+	const void *prev = NULL;
+
+	while (n < UINT32_MAX && !bpf_map_get_next_key(t->map_fd[WLB_TUN_MAP_ENCAP], prev, &next)) {
+		k = next;
+		prev = &k;
+		n++;
+	}
+	t->n_encaps = n;
+	if (bpf_map_update_elem(t->encaps_fd, &zero, &n, BPF_ANY))
+		wlb_warn("kernel tunnel: its gate not updated: %s", strerror(errno));
+}
+
 static int load(struct wlb_tun *t, uint32_t max_flows, bool adopt, char *err, size_t errlen)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, o, .object_name = "wlb_tunnel");
@@ -261,11 +278,8 @@ static int load(struct wlb_tun *t, uint32_t max_flows, bool adopt, char *err, si
 		t->map_fd[m] = bpf_object__find_map_fd_by_name(t->obj, map_names[m]);
 	t->stats_fd = bpf_object__find_map_fd_by_name(t->obj, "wlb_tun_stats");
 	t->encaps_fd = bpf_object__find_map_fd_by_name(t->obj, "wlb_encaps");
-	if (t->adopted) {
-		uint32_t zero = 0;
-
-		bpf_map_lookup_elem(t->encaps_fd, &zero, &t->n_encaps);
-	}
+	if (t->adopted)
+		wlb_tun_recount(t);
 	return 0;
 }
 

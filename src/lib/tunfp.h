@@ -99,6 +99,12 @@ typedef bool (*wlb_tun_seen_fn)(void *arg, enum wlb_tun_map m, const struct wlb_
 				uint32_t outer_saddr, uint32_t outer_daddr, uint64_t idle_ms);
 void wlb_tun_dump(struct wlb_tun *t, wlb_tun_seen_fn fn, void *arg);
 
+/* The program's gate (its count of encapsulation entries) set from the
+ * entries themselves, as a start that adopts maps does: a daemon killed
+ * between an entry and its count left it one off, and a gate short of the
+ * entries leaves the last of them plain. */
+void wlb_tun_recount(struct wlb_tun *t);
+
 /* The program's counters (enum wlb_tun_counter), summed over the CPUs. */
 void wlb_tun_counters(const struct wlb_tun *t, uint64_t out[WLB_TUN_NCOUNTERS]);
 

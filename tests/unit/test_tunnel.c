@@ -163,18 +163,26 @@ START_TEST(encap_at_egress)
 }
 END_TEST
 
+/* An entry for CLIENT:40000 -> ORIGIN:80 the daemon did not count, as
+ * one added just before a daemon was killed. */
+static void uncounted_entry(void)
+{
+	struct wlb_tun_key k = {tp_addr(CLIENT), tp_addr(ORIGIN), tp_port(40000), tp_port(80)};
+	struct wlb_tun_val v = {.saddr = tp_addr(CLIENT), .daddr = tp_addr(REPLICA)};
+
+	ck_assert_int_eq(bpf_map_update_elem(t->map_fd[WLB_TUN_MAP_ENCAP], &k, &v, BPF_ANY), 0);
+}
+
 /* The program looks up the encapsulation map only while the daemon counts
  * entries in it: one it did not count is not found until it does. */
 START_TEST(encap_gated_by_count)
 {
 	struct tp_pk in, out;
-	struct wlb_tun_key k = {tp_addr(CLIENT), tp_addr(ORIGIN), tp_port(40000), tp_port(80)};
-	struct wlb_tun_val v = {.saddr = tp_addr(CLIENT), .daddr = tp_addr(REPLICA)};
 	struct wlb_fp_key other = tp_fp_key(CLIENT, 40001, ORIGIN, 80);
 
 	if (!t)
 		return;
-	ck_assert_int_eq(bpf_map_update_elem(t->map_fd[WLB_TUN_MAP_ENCAP], &k, &v, BPF_ANY), 0);
+	uncounted_entry();
 	segment(&in, CLIENT, 40000, ORIGIN, 80, WLB_TCP_ACK);
 	run(false, &in, &out);
 	assert_same(&out, &in);
@@ -185,6 +193,29 @@ START_TEST(encap_gated_by_count)
 	run(false, &in, &out);
 	assert_same(&out, &in);
 	ck_assert_uint_eq(counter(WLB_TUN_ENCAP), 1);
+}
+END_TEST
+
+/* Adopted maps: the gate is counted again from the entries, so one the
+ * count missed (a daemon killed between the two) is carried again. */
+START_TEST(encap_gate_recounted)
+{
+	struct tp_pk in, out;
+	struct wlb_fp_key other = tp_fp_key(CLIENT, 40001, ORIGIN, 80);
+
+	if (!t)
+		return;
+	uncounted_entry();
+	encap_entry(CLIENT, 40001, ORIGIN, 80, CLIENT, REPLICA);
+	ck_assert_uint_eq(t->n_encaps, 1);
+	wlb_tun_recount(t);
+	ck_assert_uint_eq(t->n_encaps, 2);
+	/* the counted one goes: the gate stays open for the other */
+	wlb_tun_del(t, WLB_TUN_MAP_ENCAP, &other);
+	ck_assert_uint_eq(t->n_encaps, 1);
+	segment(&in, CLIENT, 40000, ORIGIN, 80, WLB_TCP_ACK);
+	run(false, &in, &out);
+	ck_assert_uint_eq(out.len, in.len + 20);
 }
 END_TEST
 
@@ -389,6 +420,7 @@ static Suite *tunnel_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, encap_at_egress);
 	tcase_add_test(tc, encap_gated_by_count);
+	tcase_add_test(tc, encap_gate_recounted);
 	tcase_add_test(tc, encap_leaves_control_and_others);
 	tcase_add_test(tc, decap_checks_the_ends);
 	tcase_add_test(tc, decap_marks_congestion);
