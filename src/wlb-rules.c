@@ -245,17 +245,22 @@ static void build_replicad(const struct wlb_conf *c, struct wlb_nft_table *t)
 	unsigned n = replica_ports(c, ports, 64);
 	bool b = wlb_replicad_serves(&c->replicad, WLB_MODE_B);
 
+	for (unsigned i = 0; i < n; i++)
+		rule(t, out, WLB_A_QUEUE, q, MATCH(WLB_M_TCP_SPORT, ports[i], 0), SYNACK);
 	if (b) {
 		fastpath_maps(t, c->replicad.flows * c->replicad.workers, c->replicad.idle_ms);
 		rewrite(t, pre, 0);
+		/* the rest of what leaves from the service address is A's, the
+		 * bulk of a replica's traffic: past the map, which holds only
+		 * what leaves as the origin */
+		rule(t, out, WLB_A_ACCEPT, 0, MATCH(WLB_M_SADDR, c->replicad.service_address, 0),
+		     NOMATCH);
 		rewrite(t, out, 1);
 	}
 	rule(t, pre, WLB_A_QUEUE, q, MATCH(WLB_M_PROTO, WLB_IPPROTO_IPIP, 0), NOMATCH);
 	for (unsigned i = 0; b && i < n; i++)
 		rule(t, pre, WLB_A_QUEUE, q, MATCH(WLB_M_DADDR, c->replicad.service_address, 0),
 		     MATCH(WLB_M_TCP_DPORT, ports[i], 0));
-	for (unsigned i = 0; i < n; i++)
-		rule(t, out, WLB_A_QUEUE, q, MATCH(WLB_M_TCP_SPORT, ports[i], 0), SYNACK);
 	for (unsigned i = 0; replica_is_origin(c) && i < c->n_services; i++)
 		for (unsigned j = 0; j < c->services[i].n_ports; j++)
 			rule(t, out, WLB_A_QUEUE, q, MATCH(WLB_M_SADDR, c->services[i].origin, 0),

@@ -196,6 +196,15 @@ cycle() {
 		ok "$what: --dry-run install prints $(printf '%s\n' "$out" | grep -c -- "$queue") queue rules"
 	fi
 	dry=$out
+	# A's server packets (from the service address) are accepted before
+	# the map lookup that only B's and C's, sent as the origin, can hit
+	if [ "$BACKEND" = nft ] && [ "$d" = replicad ]; then
+		if awk '/ip saddr [0-9.]+ accept$/ { a = NR } /@fp_src/ { exit !(a && a < NR) }' <<<"$out"; then
+			ok "$what: the service address's packets pass before the fp_src lookup"
+		else
+			fail "$what: no 'ip saddr SERVICE accept' before the fp_src rule"
+		fi
+	fi
 	same "$tag.before" "$tag.dry" "$what: --dry-run install changed the namespace"
 
 	# install, twice
