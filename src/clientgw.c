@@ -30,7 +30,8 @@ WLB_COUNTERS_NAMES(clientgw, CLIENTGW_COUNTERS)
 static uint32_t random_nonce(struct clientgw *gw)
 {
 	if (!gw->pool_left) {
-		if (getrandom(gw->pool, sizeof(gw->pool), 0) != (ssize_t)sizeof(gw->pool)) {
+		if (getrandom(gw->pool, sizeof(gw->pool), GRND_NONBLOCK) !=
+		    (ssize_t)sizeof(gw->pool)) {
 			/* never block the packet path: a weaker nonce beats none */
 			for (unsigned i = 0; i < 256; i++)
 				gw->pool[i] ^=
@@ -408,9 +409,9 @@ void clientgw_fp_seen(struct clientgw *gw, enum wlb_fp_map m, const struct wlb_f
 	struct wlb_flow_key k = {0};
 	struct wlb_flow *f;
 
-	/* live for as long as the kernel's element, and a little more: the
-	 * next read-back comes before the margin runs out */
-	expires_ms += 1000;
+	/* live for as long as the kernel's element, and until the next
+	 * read-back has seen whether traffic kept it */
+	expires_ms = wlb_fp_keep_ms(expires_ms, gw->conf->clientgw.idle_ms);
 	if (m == WLB_FP_DST) {
 		k = wlb_flow_key_of(e, true);
 		f = wlb_flow_lookup(gw->flows, &k, now_ms);
@@ -481,7 +482,8 @@ bool clientgw_tun_seen(struct clientgw *gw, enum wlb_tun_map m, const struct wlb
 		return false; /* gone with it */
 	}
 	if (m == WLB_TUN_MAP_ENCAP && !(f->flags & CGW_CLOSING))
-		wlb_flow_touch(gw->flows, f, now_ms, (uint32_t)(idle - idle_ms) + 1000);
+		wlb_flow_touch(gw->flows, f, now_ms,
+			       wlb_fp_keep_ms((uint32_t)(idle - idle_ms), idle));
 	return false;
 }
 

@@ -270,7 +270,7 @@ void replicad_fp_seen(struct replicad *r, enum wlb_fp_map m, const struct wlb_fp
 
 	if (m != WLB_FP_DST)
 		return;
-	expires_ms += 1000;
+	expires_ms = wlb_fp_keep_ms(expires_ms, r->conf->replicad.idle_ms);
 	f = wlb_flow_lookup(r->flows, &k, now_ms);
 	if (f) {
 		if (f->flags & RPD_FASTPATH)
@@ -324,7 +324,8 @@ bool replicad_tun_seen(struct replicad *r, enum wlb_tun_map m, const struct wlb_
 		return false; /* gone with it */
 	}
 	if (arriving && !(f->flags & RPD_CLOSING))
-		wlb_flow_touch(r->flows, f, now_ms, (uint32_t)(idle - idle_ms) + 1000);
+		wlb_flow_touch(r->flows, f, now_ms,
+			       wlb_fp_keep_ms((uint32_t)(idle - idle_ms), idle));
 	return false;
 }
 

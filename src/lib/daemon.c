@@ -295,13 +295,9 @@ static void fp_seen(void *arg, enum wlb_fp_map m, const struct wlb_fp_key *k, ui
 	c->r->d->fp_seen(c->r->self, m, k, value, expires_ms, c->now);
 }
 
-/* Often enough that a flow entry, kept alive by the kernel's timeouts,
- * never lapses between two read-backs. */
 static uint64_t fp_sync_interval(const struct daemon_run *r)
 {
-	uint64_t t = r->d->fp_timeout(r->conf) / 4;
-
-	return t < 1000 ? 1000 : t > 30000 ? 30000 : t;
+	return wlb_fp_sync_ms(r->d->fp_timeout(r->conf));
 }
 
 static bool tun_seen(void *arg, enum wlb_tun_map m, const struct wlb_fp_key *k, uint32_t osaddr,

@@ -90,6 +90,26 @@ struct wlb_fp_op {
 /* counted in struct wlb_flow's 6-bit hits */
 _Static_assert(WLB_FP_AFTER_PACKETS <= 63, "WLB_FP_AFTER_PACKETS must fit struct wlb_flow's hits");
 
+/*
+ * How often a daemon reads its maps back: a quarter of the elements'
+ * timeout, within 1 to 30 s.  A flow the kernel carries is given, at each
+ * read-back, its element's remaining life plus this (and a second of
+ * margin): traffic that refreshes the element in between never reaches the
+ * daemon, and its flow must not lapse before the next read-back sees it.
+ */
+static inline uint32_t wlb_fp_sync_ms(uint32_t timeout_ms)
+{
+	uint32_t t = timeout_ms / 4;
+
+	return t < 1000 ? 1000 : t > 30000 ? 30000 : t;
+}
+
+/* What a flow the kernel carries is given at a read-back (see above). */
+static inline uint32_t wlb_fp_keep_ms(uint32_t remaining_ms, uint32_t timeout_ms)
+{
+	return remaining_ms + wlb_fp_sync_ms(timeout_ms) + 1000;
+}
+
 struct wlb_fp_stats {
 	uint64_t added, deleted;
 	uint64_t transactions;
