@@ -160,6 +160,8 @@ static void decided_syn(struct clientgw *gw, struct wlb_pkt *p, struct wlb_flow 
 		to_winner(gw, f, flow_mode(f), p, act);
 }
 
+static void fp_remove(struct clientgw *gw, struct wlb_flow *f);
+
 static void client_syn(struct clientgw *gw, struct wlb_pkt *p, uint64_t now, struct wlb_action *act)
 {
 	const struct wlb_clientgw_conf *cc = &gw->conf->clientgw;
@@ -179,8 +181,16 @@ static void client_syn(struct clientgw *gw, struct wlb_pkt *p, uint64_t now, str
 	}
 	f = wlb_flow_lookup(gw->flows, &k, now);
 	if (f && f->state != CGW_PENDING && !(f->flags & CGW_CLOSING)) {
-		decided_syn(gw, p, f, act);
-		return;
+		if (!(f->flags & CGW_ANSWERED)) {
+			decided_syn(gw, p, f, act);
+			return;
+		}
+		/* a client that answered a handshake sends no SYN in that
+		 * connection again: this one opens another on its ports, and
+		 * the end of the old one went unseen (evicted, a FIN lost, a
+		 * restart) */
+		gw->c[syn_port_reused]++;
+		fp_remove(gw, f);
 	}
 	if (f && f->state == CGW_PENDING) {
 		/* the same nonce, so a replica's answer to either copy counts */
@@ -399,7 +409,7 @@ static void fp_restore(struct clientgw *gw, const struct wlb_flow_key *k, uint32
 
 	f->state = winner == k->server.v4 ? CGW_DIRECT : CGW_REPLICA;
 	f->peer.v4 = winner;
-	f->flags = (uint8_t)(mode << CGW_MODE_SHIFT | CGW_FASTPATH);
+	f->flags = (uint8_t)(mode << CGW_MODE_SHIFT | CGW_FASTPATH | CGW_ANSWERED);
 	gw->c[fastpath_restored]++;
 }
 
@@ -450,7 +460,7 @@ static struct wlb_flow *tun_restore(struct clientgw *gw, const struct wlb_flow_k
 		return NULL;
 	f->state = CGW_REPLICA;
 	f->peer.v4 = winner;
-	f->flags = (uint8_t)(WLB_MODE_C << CGW_MODE_SHIFT | CGW_FASTPATH);
+	f->flags = (uint8_t)(WLB_MODE_C << CGW_MODE_SHIFT | CGW_FASTPATH | CGW_ANSWERED);
 	gw->c[fastpath_restored]++;
 	return f;
 }
@@ -645,6 +655,7 @@ static void client_packet(struct clientgw *gw, struct wlb_pkt *p, uint64_t now,
 	 * neither: after its stores the compiler would read them again */
 	st = f->state;
 	mode = flow_mode(f);
+	f->flags |= CGW_ANSWERED;
 	flow_seen(gw, f, p, true, now);
 	if (st == CGW_DIRECT) {
 		gw->c[direct_passed]++;

@@ -21,6 +21,7 @@
 #define CLIENTGW_COUNTERS(X)                                                             \
 	X(syn_tagged, "client SYNs tagged and recorded")                                 \
 	X(syn_retransmit, "retransmitted SYNs (same nonce, or to the winner)")           \
+	X(syn_port_reused, "SYNs on the ports of a connection whose end went unseen")    \
 	X(syn_noroom, "SYNs sent on untagged: no TCP option room")                       \
 	X(syn_pretagged, "SYNs that already carried a tag: passed untouched")            \
 	X(syn_not_web, "SYNs to other ports or excluded destinations")                   \
@@ -58,7 +59,8 @@ enum clientgw_state {
 #define CGW_FIN_CLIENT 0x01
 #define CGW_FIN_SERVER 0x02
 #define CGW_CLOSING 0x04
-#define CGW_MODE_SHIFT 4 /* bits 4-5: the flow's configuration (enum wlb_mode) */
+#define CGW_ANSWERED 0x08 /* the client sent more than SYNs: its handshake is done */
+#define CGW_MODE_SHIFT 4  /* bits 4-5: the flow's configuration (enum wlb_mode) */
 #define CGW_MODE_MASK 0x30
 #define CGW_FASTPATH 0x40 /* its rewrite is in the kernel's maps */
 

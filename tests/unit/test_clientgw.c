@@ -2706,6 +2706,35 @@ START_TEST(fp_a_replica_installed)
 }
 END_TEST
 
+/* The client answered the handshake, then opens another connection on the
+ * same ports, the old one's end unseen: a new race, the old fast path goes.
+ * (Before the client's answer a SYN is a retransmission: see
+ * regression_syn_retransmit_after_replica_won_keeps_flow.) */
+START_TEST(syn_after_answer_is_port_reuse)
+{
+	uint32_t n = bc_open(ORIGIN, CPORT, WLB_MODE_A);
+	struct wlb_pkt p;
+	struct wlb_tag t;
+	struct tp_pk k;
+
+	replica_wins(CLIENT, ORIGIN, CPORT, REPLICA1, n);
+	fp_warm(ORIGIN, CPORT);
+	ck_assert_uint_eq(fp->n_ops, 2);
+	mk_syn(&k, CLIENT, ORIGIN, CPORT, 80);
+	to_server(&k);
+	p = mangled();
+	ck_assert_int_eq(wlb_tag_find(&p, &t), 1);
+	ck_assert_uint_eq(t.nonce, nonce_n(nonce_calls));
+	ck_assert_uint_ne(t.nonce, n);
+	ck_assert_uint_eq(wlb_ip_daddr(&p), tp_addr(ORIGIN));
+	ck_assert_uint_eq(gw->c[syn_port_reused], 1);
+	ck_assert_uint_eq(flow_of(CLIENT, ORIGIN, CPORT)->state, CGW_PENDING);
+	ck_assert_uint_eq(fp->n_ops, 4);
+	expect_op(2, WLB_FP_DEL, WLB_FP_DST, fpk(CLIENT, CPORT, ORIGIN, 80), NULL);
+	expect_op(3, WLB_FP_DEL, WLB_FP_SRC, fpk(REPLICA1, 80, CLIENT, CPORT), NULL);
+}
+END_TEST
+
 /* The origin won: addresses kept, the queue spared. */
 START_TEST(fp_origin_installed_identity)
 {
@@ -3119,6 +3148,7 @@ static Suite *clientgw_suite(void)
 	tcase_add_checked_fixture(tc, setup_fp, teardown_fp);
 	tcase_add_test(tc, fp_short_connection_stays);
 	tcase_add_test(tc, fp_a_replica_installed);
+	tcase_add_test(tc, syn_after_answer_is_port_reuse);
 	tcase_add_test(tc, fp_origin_installed_identity);
 	tcase_add_test(tc, fp_b_installed);
 	tcase_add_test(tc, fp_c_not_installed);
