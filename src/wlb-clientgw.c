@@ -61,6 +61,15 @@ static uint32_t fp_timeout(const struct wlb_conf *c)
 	return c->clientgw.idle_ms;
 }
 
+static const char *restart_only(const struct wlb_conf *a, const struct wlb_conf *b)
+{
+	if (a->clientgw.flows != b->clientgw.flows)
+		return "clientgw.flows";
+	if (a->clientgw.rst_mark != b->clientgw.rst_mark)
+		return "clientgw.rst_mark";
+	return NULL;
+}
+
 static void fp_attach(void *self, struct wlb_fp *fp)
 {
 	((struct clientgw *)self)->fp = fp;
@@ -158,6 +167,7 @@ static const struct wlb_daemon clientgw_daemon = {
 	.create = create,
 	.destroy = destroy,
 	.reconfigure = reconfigure,
+	.restart_only = restart_only,
 	.decide = decide,
 	.tick = tick,
 	.dump = dump,

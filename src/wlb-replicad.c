@@ -159,6 +159,11 @@ static uint32_t fp_timeout(const struct wlb_conf *c)
 	return c->replicad.idle_ms;
 }
 
+static const char *restart_only(const struct wlb_conf *a, const struct wlb_conf *b)
+{
+	return a->replicad.flows != b->replicad.flows ? "replicad.flows" : NULL;
+}
+
 static void fp_attach(void *self, struct wlb_fp *fp)
 {
 	((struct replicad *)self)->fp = fp;
@@ -292,6 +297,7 @@ static const struct wlb_daemon replicad_daemon = {
 	.create = create,
 	.destroy = destroy,
 	.reconfigure = reconfigure,
+	.restart_only = restart_only,
 	.decide = decide,
 	.tick = tick,
 	.dump = dump,

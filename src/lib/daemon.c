@@ -511,17 +511,70 @@ static void write_state(struct daemon_run *r)
 	free(tmp);
 }
 
+/*
+ * A setting the running daemon cannot take without a restart, named, or
+ * NULL: it is bound to its queues and its tables are sized at start.  A
+ * reload that took one silently would report a configuration the daemon
+ * does not run.
+ */
+static const char *restart_only(const struct daemon_run *r, const struct wlb_conf *c, char *buf,
+				size_t n)
+{
+	const struct wlb_daemon *d = r->d;
+	const struct wlb_conf *o = r->conf;
+	const char *what = NULL;
+
+	if (d->queue(c) != d->queue(o))
+		what = "queue";
+	else if (d->workers(c) != d->workers(o))
+		what = "workers";
+	else if (c->queue_maxlen != o->queue_maxlen)
+		return "nfqueue.queue_maxlen";
+	else if (c->rcvbuf != o->rcvbuf)
+		return "nfqueue.rcvbuf";
+	else if (d->restart_only)
+		return d->restart_only(o, c);
+	if (what)
+		snprintf(buf, n, "%s.%s", d->name + strlen("wlb-"), what);
+	return what ? buf : NULL;
+}
+
+/* What a reload takes only in part: said, so that the log tells what runs. */
+static void reload_warnings(const struct daemon_run *r, const struct wlb_conf *c)
+{
+	const struct wlb_daemon *d = r->d;
+
+	if (r->fp && d->fp_timeout(c) != d->fp_timeout(r->conf))
+		wlb_warn("%s: the kernel's fast-path elements keep their timeout of %u s until "
+			 "a restart",
+			 c->file, d->fp_timeout(r->conf) / 1000);
+	if (d->fp_unneeded && !d->fp_unneeded(c) != !d->fp_unneeded(r->conf))
+		wlb_warn("%s: the fast path stays %s until a restart", c->file,
+			 r->fp ? "open" : "closed");
+	if (d->tun_flows && !d->tun_flows(c) != !d->tun_flows(r->conf))
+		wlb_warn("%s: configuration C's tunnel stays %s until a restart", c->file,
+			 r->tun ? "in the kernel" : "in userspace");
+}
+
 static void reload(struct daemon_run *r)
 {
-	char err[512];
+	char err[512], name[128];
 	struct wlb_conf *c;
+	const char *what;
 
 	wlb_notify("RELOADING=1");
 	c = wlb_conf_load(r->conf_path, r->d->need, err, sizeof(err));
 	if (!c) {
 		r->reload_failures++;
 		wlb_err("reload refused, keeping the running configuration: %s", err);
+	} else if ((what = restart_only(r, c, name, sizeof(name)))) {
+		r->reload_failures++;
+		wlb_err("reload refused, keeping the running configuration: %s: %s changed, "
+			"which takes a restart",
+			c->file, what);
+		wlb_conf_free(c);
 	} else {
+		reload_warnings(r, c);
 		r->d->reconfigure(r->self, c);
 		wlb_conf_free(r->conf);
 		r->conf = c;

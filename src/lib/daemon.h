@@ -74,6 +74,11 @@ struct wlb_daemon {
 	void (*destroy)(void *self);
 	/* swap in a validated configuration; the old one is freed after */
 	void (*reconfigure)(void *self, const struct wlb_conf *c);
+	/* the first of its own settings that differs between a and b and
+	 * takes a restart to change (its tables' sizes...), or NULL; the
+	 * queue, workers, nfqueue.* and the fast path's needs are checked for
+	 * every daemon (may be NULL) */
+	const char *(*restart_only)(const struct wlb_conf *a, const struct wlb_conf *b);
 	void (*decide)(void *self, const struct wlb_nfq_pkt *pkt, uint64_t now_ms,
 		       struct wlb_action *act);
 	void (*tick)(void *self, uint64_t now_ms);

@@ -410,6 +410,28 @@ check_restart_during_download() {
 	return $rc
 }
 
+# A reload that changes what only a restart can change (the queue the
+# daemon is bound to) is refused and named; the running daemon goes on.
+check_reload_restart_only() {
+	local fails0 fails q rc=0 log="$LAB_DIR/log/cgw-clientgw.log"
+	fails0=$(cgw_counter reload_failures)
+	WLB_Q_CLIENTGW=$((WLB_Q_CLIENTGW + 7)) _wlb_write_conf cgw
+	kill -HUP "${_WLB_PID[cgw]}"
+	sleep 0.3
+	fails=$(($(cgw_counter reload_failures) - fails0))
+	[ "$fails" = 1 ] || { wlb_fail "cgw counted $fails refused reloads, expected 1"; rc=1; }
+	grep -q "reload refused.*clientgw.queue changed, which takes a restart" "$log" ||
+		{ wlb_fail "no refusal naming clientgw.queue: $(grep -i reload "$log" | tail -n 1)"; rc=1; }
+	q=$(wlb_ctl cgw status | awk '$1 == "queue" { print $2 }')
+	[ "$q" = "$WLB_Q_CLIENTGW" ] || { wlb_fail "cgw reports queue $q after the refused reload"; rc=1; }
+	expect_served replica1 "after a refused reload of a new queue" || rc=1
+	wlb_reload cgw
+	[ "$(($(cgw_counter reload_failures) - fails0))" = 1 ] ||
+		{ wlb_fail "the reload of the running settings was refused"; rc=1; }
+	[ $rc = 0 ] && mission_note "reload with a new clientgw.queue: $(grep -o 'reload refused.*' "$log" | tail -n 1)"
+	return $rc
+}
+
 # 12. reloads (SIGHUP to every daemon) during a 100 MiB download served by
 # replica1: one with the same settings, one with a broken file (refused,
 # the running configuration kept, the error named with file and line),
