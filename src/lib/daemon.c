@@ -638,6 +638,16 @@ static void on_control(void *ctx, const struct wlb_ctl_req *req, struct wlb_ctl_
 
 /* -------------------------------------------------------------------- loop */
 
+/* The signals the daemon takes through its signalfd (on_signal()). */
+static void handled_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGHUP);
+	sigaddset(set, SIGUSR1);
+}
+
 static int setup_fds(struct daemon_run *r)
 {
 	struct itimerspec its = {
@@ -646,12 +656,7 @@ static int setup_fds(struct daemon_run *r)
 	};
 	sigset_t set;
 
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGUSR1);
-	sigprocmask(SIG_BLOCK, &set, NULL);
+	handled_signals(&set);
 	signal(SIGPIPE, SIG_IGN);
 	r->sig_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 	r->tick_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
@@ -821,8 +826,14 @@ int wlb_daemon_main(const struct wlb_daemon *d, int argc, char **argv)
 	char *state_default = NULL, *ctl_default = NULL;
 	bool test_only = false;
 	char err[512];
+	sigset_t set;
 	int status;
 
+	/* blocked from the first moment, so that a reload or a stop sent
+	 * while the daemon starts waits for its signalfd instead of ending
+	 * it (SIGHUP's default action) */
+	handled_signals(&set);
+	sigprocmask(SIG_BLOCK, &set, NULL);
 	status = parse_args(&r, argc, argv, &test_only);
 	if (status >= 0)
 		goto out;

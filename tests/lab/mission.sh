@@ -432,6 +432,37 @@ check_reload_restart_only() {
 	return $rc
 }
 
+# A SIGHUP that reaches a starting daemon (a reload a script sent too soon)
+# waits for it and is a reload, not the daemon's death.  A large flow table
+# makes the start long enough for the signals below to land in it.
+check_hup_during_start() {
+	local rc=0 i p hup stop="$LAB_DIR/hup.stop" reloads
+	wlb_stop cgw
+	WLB_CLIENTGW_EXTRA='  flows = 8000000;' _wlb_write_conf cgw
+	rm -f "$stop"
+	(
+		for ((i = 0; i < 5000; i++)); do
+			[ -e "$stop" ] && break
+			p=$(pgrep -nx wlb-clientgw) && kill -HUP "$p" 2>/dev/null
+			sleep 0.001
+		done
+	) &
+	hup=$!
+	wlb_start cgw || { wlb_fail "wlb-clientgw did not survive SIGHUPs during its start"; rc=1; }
+	touch "$stop"
+	wait "$hup" 2>/dev/null
+	sleep 0.3
+	reloads=$(cgw_counter reloads)
+	[ $rc = 0 ] && [ "${reloads:-0}" -ge 1 ] ||
+		{ wlb_fail "no reload counted after the start (reloads=${reloads:-none})"; rc=1; }
+	wlb_stop cgw
+	_wlb_write_conf cgw
+	wlb_start cgw || rc=1
+	expect_served replica1 "after the restart with the lab's configuration" || rc=1
+	[ $rc = 0 ] && mission_note "SIGHUPs during wlb-clientgw's start: it came up, $reloads reload(s) counted"
+	return $rc
+}
+
 # 12. reloads (SIGHUP to every daemon) during a 100 MiB download served by
 # replica1: one with the same settings, one with a broken file (refused,
 # the running configuration kept, the error named with file and line),
