@@ -83,10 +83,7 @@ static void fp_seen(void *self, enum wlb_fp_map m, const struct wlb_fp_key *k, u
 
 static uint32_t tun_flows(const struct wlb_conf *c)
 {
-	/* without the mark the rules could not tell its packets from forged
-	 * ones (wlb-rules(8)) */
-	return wlb_conf_clientgw_uses(c, WLB_MODE_C) && c->clientgw.rst_mark ? c->clientgw.flows
-									     : 0;
+	return wlb_conf_clientgw_uses(c, WLB_MODE_C) ? c->clientgw.flows : 0;
 }
 
 static void tun_attach(void *self, struct wlb_tun *t)

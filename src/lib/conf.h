@@ -70,7 +70,7 @@ struct wlb_clientgw_conf {
 	uint32_t half_open_ms;	      /* SYN seen, no winner yet */
 	uint32_t idle_ms;	      /* decided connection without traffic */
 	uint32_t linger_ms;	      /* after FIN or RST */
-	uint32_t rst_mark;	      /* SO_MARK of the RSTs it sends (0: none) */
+	uint32_t rst_mark;	      /* SO_MARK of the RSTs it sends, never 0 */
 	enum wlb_mode mode;	      /* for destinations not listed in services */
 	uint16_t tunnel_mtu;	      /* configuration C: MTU the tunnel must fit */
 };
