@@ -398,19 +398,27 @@ static void fp_remove(struct clientgw *gw, struct wlb_flow *f)
 }
 
 /* A connection the kernel carries but the table lacks (we restarted, or
- * evicted it): recorded again as the maps describe it.  B until its
- * server-side element says A; the nonce is gone, and only a pending
- * connection needs one. */
-static void fp_restore(struct clientgw *gw, const struct wlb_flow_key *k, uint32_t winner,
-		       uint32_t expires_ms, uint64_t now)
+ * evicted it), recorded again: decided, handed over, its handshake long
+ * answered; the nonce is gone, and only a pending connection needs one. */
+static struct wlb_flow *restore(struct clientgw *gw, const struct wlb_flow_key *k, uint32_t winner,
+				enum wlb_mode mode, uint32_t expires_ms, uint64_t now)
 {
 	struct wlb_flow *f = wlb_flow_insert(gw->flows, k, WLB_FLOW_SETTLED, now, expires_ms);
-	enum wlb_mode mode = winner == k->server.v4 ? mode_for(gw, k) : WLB_MODE_B;
 
 	f->state = winner == k->server.v4 ? CGW_DIRECT : CGW_REPLICA;
 	f->peer.v4 = winner;
 	f->flags = (uint8_t)(mode << CGW_MODE_SHIFT | CGW_FASTPATH | CGW_ANSWERED);
 	gw->c[fastpath_restored]++;
+	return f;
+}
+
+/* As nftables' elements describe it: B until its server-side element says
+ * A. */
+static void fp_restore(struct clientgw *gw, const struct wlb_flow_key *k, uint32_t winner,
+		       uint32_t expires_ms, uint64_t now)
+{
+	restore(gw, k, winner, winner == k->server.v4 ? mode_for(gw, k) : WLB_MODE_B, expires_ms,
+		now);
 }
 
 void clientgw_fp_seen(struct clientgw *gw, enum wlb_fp_map m, const struct wlb_fp_key *e,
@@ -448,23 +456,6 @@ void clientgw_fp_seen(struct clientgw *gw, enum wlb_fp_map m, const struct wlb_f
 		f->flags = (uint8_t)((f->flags & ~CGW_MODE_MASK) | WLB_MODE_A << CGW_MODE_SHIFT);
 }
 
-/* A tunnelled connection the kernel carries but the table lacks (we
- * restarted, or evicted it): recorded again from the tunnel's entry. */
-static struct wlb_flow *tun_restore(struct clientgw *gw, const struct wlb_flow_key *k,
-				    uint32_t winner, uint64_t now)
-{
-	struct wlb_flow *f =
-		wlb_flow_insert(gw->flows, k, WLB_FLOW_SETTLED, now, gw->conf->clientgw.idle_ms);
-
-	if (!f)
-		return NULL;
-	f->state = CGW_REPLICA;
-	f->peer.v4 = winner;
-	f->flags = (uint8_t)(WLB_MODE_C << CGW_MODE_SHIFT | CGW_FASTPATH | CGW_ANSWERED);
-	gw->c[fastpath_restored]++;
-	return f;
-}
-
 /*
  * An entry of the kernel's tunnel, read back: the connection lives as long
  * as the kernel carries it, and is recorded again when the table lacks it
@@ -484,7 +475,8 @@ bool clientgw_tun_seen(struct clientgw *gw, enum wlb_tun_map m, const struct wlb
 
 	if (!f && idle_ms < idle)
 		/* the winner: where the client's packets go, whence its own */
-		f = tun_restore(gw, &k, m == WLB_TUN_MAP_ENCAP ? outer_daddr : outer_saddr, now_ms);
+		f = restore(gw, &k, m == WLB_TUN_MAP_ENCAP ? outer_daddr : outer_saddr, WLB_MODE_C,
+			    idle, now_ms);
 	if (!f || !(f->flags & CGW_FASTPATH) || !is_tunnelled(f))
 		return true;
 	if (idle_ms >= idle) {

@@ -255,6 +255,20 @@ static void fp_remove(struct replicad *r, struct wlb_flow *f)
 	r->c[fastpath_removed]++;
 }
 
+/* A connection the kernel carries but the table lacks (we restarted, or
+ * evicted it), recorded again.  Its nonce is gone: a SYN-ACK retransmitted
+ * now leaves without echo. */
+static struct wlb_flow *restore(struct replicad *r, const struct wlb_flow_key *k,
+				enum wlb_mode mode, uint32_t expires_ms, uint64_t now)
+{
+	struct wlb_flow *f = wlb_flow_insert(r->flows, k, WLB_FLOW_SETTLED, now, expires_ms);
+
+	f->state = mode;
+	f->flags = RPD_FASTPATH;
+	r->c[fastpath_restored]++;
+	return f;
+}
+
 /* A connection the kernel carries still needs us for its end (FIN, RST):
  * recorded as long as its element lives, again after a restart. */
 void replicad_fp_seen(struct replicad *r, enum wlb_fp_map m, const struct wlb_fp_key *e,
@@ -280,27 +294,8 @@ void replicad_fp_seen(struct replicad *r, enum wlb_fp_map m, const struct wlb_fp
 			wlb_fp_del(r->fp, WLB_FP_DST, e);
 		return;
 	}
-	/* the nonce is gone: a SYN-ACK retransmitted now leaves without echo */
-	f = wlb_flow_insert(r->flows, &k, WLB_FLOW_SETTLED, now_ms, expires_ms);
-	f->state = value == r->conf->replicad.service_address ? WLB_MODE_A : WLB_MODE_B;
-	f->flags = RPD_FASTPATH;
-	r->c[fastpath_restored]++;
-}
-
-/* A tunnelled connection the kernel carries but the table lacks (we
- * restarted, or evicted it): recorded again.  Its nonce is gone, and only
- * a retransmitted SYN-ACK would need it. */
-static struct wlb_flow *tun_restore(struct replicad *r, const struct wlb_flow_key *k, uint64_t now)
-{
-	struct wlb_flow *f =
-		wlb_flow_insert(r->flows, k, WLB_FLOW_SETTLED, now, r->conf->replicad.idle_ms);
-
-	if (!f)
-		return NULL;
-	f->state = WLB_MODE_C;
-	f->flags = RPD_FASTPATH;
-	r->c[fastpath_restored]++;
-	return f;
+	restore(r, &k, value == r->conf->replicad.service_address ? WLB_MODE_A : WLB_MODE_B,
+		expires_ms, now_ms);
 }
 
 /* An entry of the kernel's tunnel read back: as clientgw_tun_seen(). */
@@ -316,7 +311,7 @@ bool replicad_tun_seen(struct replicad *r, enum wlb_tun_map m, const struct wlb_
 	(void)outer_saddr;
 	(void)outer_daddr;
 	if (!f && idle_ms < idle)
-		f = tun_restore(r, &k, now_ms);
+		f = restore(r, &k, WLB_MODE_C, idle, now_ms);
 	if (!f || !(f->flags & RPD_FASTPATH) || f->state != WLB_MODE_C)
 		return true;
 	if (idle_ms >= idle) {

@@ -328,11 +328,12 @@ static void fp_sync(struct daemon_run *r, uint64_t now)
  */
 static void tun_start(struct daemon_run *r)
 {
-	uint32_t flows = r->d->tun_flows ? r->d->tun_flows(r->conf) : 0;
+	uint32_t flows;
 	char err[256];
 
 	if (!r->d->tun_flows)
 		return;
+	flows = r->d->tun_flows(r->conf);
 	if (!flows || r->workers > 1) {
 		/* a program an earlier run left would tunnel connections no
 		 * daemon tracks any more */

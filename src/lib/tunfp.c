@@ -245,7 +245,7 @@ void wlb_tun_recount(struct wlb_tun *t)
 	uint32_t zero = 0, n = 0;
 	const void *prev = NULL;
 
-	while (n < UINT32_MAX && !bpf_map_get_next_key(t->map_fd[WLB_TUN_MAP_ENCAP], prev, &next)) {
+	while (!bpf_map_get_next_key(t->map_fd[WLB_TUN_MAP_ENCAP], prev, &next)) {
 		k = next;
 		prev = &k;
 		n++;
