@@ -567,20 +567,55 @@ static void server_synack(struct clientgw *gw, struct from_server *s, uint64_t n
 
 /* ----------------------------------------- FIG. 6A-C: the connection */
 
+/*
+ * A RST towards the client may be anybody's: the gateway keeps no sequence
+ * numbers, and a blind attacker who guesses the ports can send one with
+ * the server's address.  The client's TCP checks it against its window
+ * (RFC 5961) and ignores a forged one; the gateway cannot, so it holds such
+ * a connection as long as a live one and lets the ends decide.  A real RST
+ * is the server's last word and ends the client's side: any later packet
+ * from the server other than a RST refutes it, and so does one from the
+ * client later than the linger (earlier ones may have been in flight when
+ * the RST reached it; the server's packets in B never come here).  The
+ * client's RSTs come from the client's own side and are taken at their
+ * word, as is any RST before the client answered its handshake.
+ */
+static void rst_judged(struct clientgw *gw, struct wlb_flow *f, const struct wlb_pkt *p,
+		       bool from_client, uint64_t now)
+{
+	if (!(f->flags & CGW_RST_SERVER) || (p->flags & WLB_TCP_RST))
+		return;
+	if (from_client && (uint32_t)now - f->since_ms < gw->conf->clientgw.linger_ms)
+		return;
+	f->flags &= (uint8_t) ~(CGW_RST_SERVER | CGW_CLOSING);
+	gw->c[rst_refuted]++;
+}
+
 static void track_close(struct clientgw *gw, struct wlb_flow *f, const struct wlb_pkt *p,
 			bool from_client, uint64_t now)
 {
 	const struct wlb_clientgw_conf *cc = &gw->conf->clientgw;
+	bool rst = p->flags & WLB_TCP_RST, was_closing;
 
+	rst_judged(gw, f, p, from_client, now);
+	was_closing = f->flags & CGW_CLOSING;
 	if (p->flags & WLB_TCP_FIN)
 		f->flags |= from_client ? CGW_FIN_CLIENT : CGW_FIN_SERVER;
-	if ((p->flags & WLB_TCP_RST) ||
+	if (rst ||
 	    (f->flags & (CGW_FIN_CLIENT | CGW_FIN_SERVER)) == (CGW_FIN_CLIENT | CGW_FIN_SERVER)) {
-		if (!(f->flags & CGW_CLOSING))
+		if (!was_closing)
 			gw->c[closed]++;
 		fp_remove(gw, f);
-		/* linger: the last ACK and retransmitted FINs still need us */
 		f->flags |= CGW_CLOSING;
+		if (rst && !from_client && (f->flags & CGW_ANSWERED) &&
+		    (!was_closing || (f->flags & CGW_RST_SERVER))) {
+			f->flags |= CGW_RST_SERVER;
+			f->since_ms = (uint32_t)now;
+			wlb_flow_touch(gw->flows, f, now, cc->idle_ms);
+			return;
+		}
+		/* linger: the last ACK and retransmitted FINs still need us */
+		f->flags &= (uint8_t)~CGW_RST_SERVER;
 		wlb_flow_touch(gw->flows, f, now, cc->linger_ms);
 		return;
 	}
@@ -805,11 +840,12 @@ static void dump_flow(const struct wlb_flow *f, void *arg)
 	inet_ntop(AF_INET, &f->key.client.v4, c, sizeof(c));
 	inet_ntop(AF_INET, &f->key.server.v4, s, sizeof(s));
 	inet_ntop(AF_INET, &f->peer.v4, r, sizeof(r));
-	fprintf(out, "flow %s:%u %s:%u %s config=%s served_by=%s nonce=%08x%s%s\n", c,
+	fprintf(out, "flow %s:%u %s:%u %s config=%s served_by=%s nonce=%08x%s%s%s\n", c,
 		ntohs(f->key.client_port), s, ntohs(f->key.server_port), state_names[f->state % 3],
 		wlb_mode_name(flow_mode(f)), f->state == CGW_PENDING ? "-" : r, ntohl(f->nonce),
 		(f->flags & CGW_FASTPATH) ? " fastpath" : "",
-		(f->flags & CGW_CLOSING) ? " closing" : "");
+		(f->flags & CGW_CLOSING) ? " closing" : "",
+		(f->flags & CGW_RST_SERVER) ? " server-rst" : "");
 }
 
 void clientgw_dump(struct clientgw *gw, FILE *f, uint64_t now_ms)

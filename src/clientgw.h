@@ -42,6 +42,7 @@
 	X(tunnel_too_big, "client packets too big to tunnel: dropped")                   \
 	X(mss_clamped, "MSS options lowered to fit the tunnel")                          \
 	X(closed, "connections closed (FIN both ways or RST)")                           \
+	X(rst_refuted, "server-side RSTs the server's next packets refuted: carried on") \
 	X(rst_unsent, "RSTs that found no emit slot")                                    \
 	X(fastpath_installed, "decided connections handed to the kernel fast path")      \
 	X(fastpath_removed, "fast-path connections closed")                              \
@@ -63,6 +64,7 @@ enum clientgw_state {
 #define CGW_MODE_SHIFT 4  /* bits 4-5: the flow's configuration (enum wlb_mode) */
 #define CGW_MODE_MASK 0x30
 #define CGW_FASTPATH 0x40 /* its rewrite is in the kernel's maps */
+#define CGW_RST_SERVER 0x80 /* closing on a server-side RST the server may yet refute */
 
 struct clientgw {
 	const struct wlb_conf *conf;

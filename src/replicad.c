@@ -326,23 +326,56 @@ bool replicad_tun_seen(struct replicad *r, enum wlb_tun_map m, const struct wlb_
 
 /* ------------------------------------------ B and C: the connection */
 
+/*
+ * As at the client gateway, mirrored: here a RST from the client's side may
+ * be anybody's, and the local server's TCP, which checks it against its
+ * window, is the one that ignores a forged one.  Such a RST of a connection
+ * that has begun (the client answered our SYN-ACK) holds it as long as a
+ * live one.  The client's next packet other than a RST refutes it, and so
+ * does one from the local server later than the linger (in A those never
+ * come here).  A RST before the connection began, such as the gateway's for
+ * a lost race, is final.
+ */
+static void rst_judged(struct replicad *r, struct wlb_flow *f, const struct wlb_pkt *p,
+		       bool from_client, uint64_t now)
+{
+	if (!(f->flags & RPD_RST_CLIENT) || (p->flags & WLB_TCP_RST))
+		return;
+	if (!from_client && (uint32_t)now - f->since_ms < r->conf->replicad.linger_ms)
+		return;
+	f->flags &= (uint8_t) ~(RPD_RST_CLIENT | RPD_CLOSING);
+	r->c[rst_refuted]++;
+}
+
 static void track_close(struct replicad *r, struct wlb_flow *f, const struct wlb_pkt *p,
 			bool from_client, uint64_t now)
 {
+	bool rst = p->flags & WLB_TCP_RST, was_closing, begun;
+
+	rst_judged(r, f, p, from_client, now);
+	was_closing = f->flags & RPD_CLOSING;
+	begun = (f->flags & RPD_FASTPATH) || f->hits;
 	if (p->flags & WLB_TCP_FIN)
 		f->flags |= from_client ? RPD_FIN_CLIENT : RPD_FIN_SERVER;
 	/* in A the server's FIN passes unseen: the client's ends the fast
 	 * path, and the rest of the connection is passed from here */
 	if (f->state == WLB_MODE_A && (p->flags & (WLB_TCP_FIN | WLB_TCP_RST)))
 		fp_remove(r, f);
-	if ((p->flags & WLB_TCP_RST) ||
+	if (rst ||
 	    (f->flags & (RPD_FIN_CLIENT | RPD_FIN_SERVER)) == (RPD_FIN_CLIENT | RPD_FIN_SERVER)) {
 		fp_remove(r, f);
 		f->flags |= RPD_CLOSING;
+		if (rst && from_client && begun && (!was_closing || (f->flags & RPD_RST_CLIENT))) {
+			f->flags |= RPD_RST_CLIENT;
+			f->since_ms = (uint32_t)now;
+		} else {
+			f->flags &= (uint8_t)~RPD_RST_CLIENT;
+		}
 	}
 	wlb_flow_touch(r->flows, f, now,
-		       (f->flags & RPD_CLOSING) ? r->conf->replicad.linger_ms
-						: r->conf->replicad.idle_ms);
+		       (f->flags & (RPD_CLOSING | RPD_RST_CLIENT)) == RPD_CLOSING
+			       ? r->conf->replicad.linger_ms
+			       : r->conf->replicad.idle_ms);
 }
 
 /* Tunnel our packet to the client: outer source the service address. */

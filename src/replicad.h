@@ -33,6 +33,7 @@
 	X(tunnel_sent, "configuration C: packets tunnelled to the client")             \
 	X(mss_clamped, "configuration C: SYN MSS lowered to fit the tunnel")           \
 	X(other_passed, "packets of no redirected connection, passed")                 \
+	X(rst_refuted, "client-side RSTs the client's next packets refuted: carried on") \
 	X(fastpath_installed, "connections handed to the kernel fast path")            \
 	X(fastpath_removed, "fast-path connections closed")                            \
 	X(fastpath_restored, "connections taken back from the kernel's maps")
@@ -44,6 +45,7 @@ WLB_COUNTERS_ENUM(replicad, REPLICAD_COUNTERS)
 #define RPD_FIN_SERVER 0x02
 #define RPD_CLOSING 0x04
 #define RPD_FASTPATH 0x08 /* its rewrite is in the kernel's maps */
+#define RPD_RST_CLIENT 0x10 /* closing on a client-side RST the client may yet refute */
 
 struct replicad {
 	const struct wlb_conf *conf;

@@ -241,7 +241,7 @@ struct wlb_flow *wlb_flow_insert(struct wlb_flow_table *t, const struct wlb_flow
 	f->cls = cls;
 	f->lru_epoch = wlb_flow_epoch(now_ms);
 	f->used = 1;
-	f->created_ms = (uint32_t)now_ms;
+	f->since_ms = (uint32_t)now_ms;
 	f->expires_ms = (uint32_t)now_ms + timeout_ms;
 	index_link(t, i);
 	lru_push(t, i);

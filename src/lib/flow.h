@@ -55,7 +55,8 @@ struct wlb_flow {
 	struct wlb_flow_key key;
 	union wlb_addr peer; /* owner-defined: e.g. the replica that won */
 	uint32_t nonce;	     /* owner-defined: the tag nonce, wire order */
-	uint32_t created_ms; /* low 32 bits of the clock */
+	uint32_t
+		since_ms; /* low 32 bits of the clock at the insert, or of a later event the owner dates */
 	uint32_t expires_ms;
 	uint8_t state;	   /* owner-defined */
 	uint8_t lru_epoch; /* private: wlb_flow_epoch() of its insert or last promotion */

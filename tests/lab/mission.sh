@@ -410,6 +410,72 @@ check_restart_during_download() {
 	return $rc
 }
 
+# RSTs from a blind attacker (the right ports, a random sequence number)
+# during a replica-served download: one in the server's name towards the
+# client, through the client gateway, then one in the client's name towards
+# replica1.  Each receiving TCP ignores its RST (RFC 5961), and wlb, once the
+# next packet from the RST's supposed sender (or, after the linger, from its
+# receiver) refutes it, carries the connection on and gives it back to the
+# kernel (without that, the gateway dropped the connection after its linger,
+# and the download broke; replica1 carried the rest of it in userspace).
+# In B the server's packets pass the gateway unseen, so there the client's,
+# after the lab's 2 s linger, refute the first RST.
+forge_rst() { # SRC SPORT DST DPORT [OUTER_SRC OUTER_DST]
+	lab_exec wan python3 "$(dirname "${BASH_SOURCE[0]}")/forge-rst.py" "$@" >/dev/null
+}
+
+check_forged_rst() {
+	local f="$LAB_DIR/download-rst" r1 want got pid port g0 p0 g p gi pi rc=0
+	r1=$(lab_replica_ip 1)
+	want=$(sha256sum "$LAB_DIR/www/big" | cut -d' ' -f1)
+	g0=$(cgw_counter rst_refuted)
+	p0=$(wlb_counter replica1 rst_refuted)
+	lab_exec client curl -s --max-time 60 --limit-rate 15M -o "$f" \
+		"http://$LAB_ORIGIN_IP/big" &
+	pid=$!
+	sleep 1
+	port=$(lab_exec client ss -Htn state established dst "$LAB_ORIGIN_IP" |
+		awk '{ sub(/.*:/, "", $3); print $3; exit }')
+	if [ -z "$port" ]; then
+		wlb_fail "no established download to forge a RST into"
+		rc=1
+	else
+		# each end's packets as they travel there: the server's from
+		# the replica in A, from the origin in B, tunnelled from the
+		# replica in C; the client's to the replica, tunnelled in C
+		gi=$(cgw_counter fastpath_installed)
+		case "$WLB_MODE" in
+		A) forge_rst "$r1" 80 "$LAB_CLIENT_IP" "$port" ;;
+		B) forge_rst "$LAB_ORIGIN_IP" 80 "$LAB_CLIENT_IP" "$port" ;;
+		*) forge_rst "$LAB_ORIGIN_IP" 80 "$LAB_CLIENT_IP" "$port" "$r1" "$LAB_CLIENT_IP" ;;
+		esac || rc=1
+		sleep 2.5
+		gi=$(($(cgw_counter fastpath_installed) - gi))
+		pi=$(wlb_counter replica1 fastpath_installed)
+		case "$WLB_MODE" in
+		A) forge_rst "$LAB_CLIENT_IP" "$port" "$r1" 80 ;;
+		B) forge_rst "$LAB_CLIENT_IP" "$port" "$r1" 80 ;;
+		*) forge_rst "$LAB_CLIENT_IP" "$port" "$LAB_ORIGIN_IP" 80 "$LAB_CLIENT_IP" "$r1" ;;
+		esac || rc=1
+		sleep 1
+		pi=$(($(wlb_counter replica1 fastpath_installed) - pi))
+	fi
+	wait "$pid" || { wlb_fail "download with forged RSTs failed (curl $?)"; rc=1; }
+	got=$(sha256sum "$f" 2>/dev/null | cut -d' ' -f1)
+	rm -f "$f"
+	[ "$got" = "$want" ] || { wlb_fail "download with forged RSTs corrupted or cut"; rc=1; }
+	g=$(($(cgw_counter rst_refuted) - g0))
+	p=$(($(wlb_counter replica1 rst_refuted) - p0))
+	[ "$g" -ge 1 ] || { wlb_fail "the client gateway did not see its RST refuted"; rc=1; }
+	[ "$p" -ge 1 ] || { wlb_fail "replica1 did not see its RST refuted"; rc=1; }
+	[ "${gi:-0}" -ge 1 ] || { wlb_fail "the client gateway did not give the connection back to the kernel"; rc=1; }
+	[ "${pi:-0}" -ge 1 ] || { wlb_fail "replica1 did not give the connection back to the kernel"; rc=1; }
+	mission_note "forged RSTs into a $LAB_BIG_MB MiB download from replica1 ($WLB_MODE):" \
+		"intact=$([ "$got" = "$want" ] && echo yes || echo no), rst_refuted: cgw +$g, replica1 +$p;" \
+		"handed back to the kernel after the RST: cgw +${gi:-0}, replica1 +${pi:-0}"
+	return $rc
+}
+
 # A reload that changes what only a restart can change (the queue the
 # daemon is bound to) is refused and named; the running daemon goes on.
 check_reload_restart_only() {

@@ -352,6 +352,18 @@ static void origin_wins(const char *client, const char *server, uint16_t cport)
 }
 
 /* A connection from CLIENT:CPORT to ORIGIN:80 that REPLICA1 won. */
+static struct wlb_flow *flow_of(const char *client, const char *server, uint16_t cport)
+{
+	struct wlb_flow_key key;
+
+	memset(&key, 0, sizeof(key));
+	key.client.v4 = tp_addr(client);
+	key.server.v4 = tp_addr(server);
+	key.client_port = tp_port(cport);
+	key.server_port = tp_port(80);
+	return wlb_flow_lookup(gw->flows, &key, now);
+}
+
 static void replica_connection(void)
 {
 	uint32_t n = open_syn(CLIENT, ORIGIN, CPORT);
@@ -1140,6 +1152,96 @@ START_TEST(rst_closes)
 }
 END_TEST
 
+/* A RST with the server's address may be a blind attacker's: held as long
+ * as a live connection, and refuted by the server's next packet. */
+START_TEST(server_rst_refuted_by_server)
+{
+	replica_connection();
+	expect_to_replica(CLIENT, ORIGIN, CPORT, REPLICA1, WLB_TCP_ACK, 100);
+	expect_from_replica(REPLICA1, CLIENT, ORIGIN, CPORT, WLB_TCP_RST | WLB_TCP_ACK, 0);
+	ck_assert_uint_eq(gw->c[closed], 1);
+	ck_assert(flow_of(CLIENT, ORIGIN, CPORT)->flags & CGW_RST_SERVER);
+	/* the client's packets within the linger may have been in flight */
+	now += LINGER_MS - 1;
+	expect_to_replica(CLIENT, ORIGIN, CPORT, REPLICA1, WLB_TCP_ACK, 100);
+	ck_assert_uint_eq(gw->c[rst_refuted], 0);
+	/* the server goes on: the RST was not its own */
+	expect_from_replica(REPLICA1, CLIENT, ORIGIN, CPORT, WLB_TCP_ACK, 100);
+	ck_assert_uint_eq(gw->c[rst_refuted], 1);
+	ck_assert_uint_eq(flow_of(CLIENT, ORIGIN, CPORT)->flags & (CGW_CLOSING | CGW_RST_SERVER),
+			  0);
+	/* a live connection again: idle, not linger, after its last packet */
+	now += IDLE_MS - 1;
+	expect_to_replica(CLIENT, ORIGIN, CPORT, REPLICA1, WLB_TCP_ACK, 0);
+}
+END_TEST
+
+/* The client's TCP is the judge of a RST: a packet it sends after the
+ * linger, when the RST has long reached it, refutes it, however long the
+ * connection was idle.  In B the server's packets never come here. */
+START_TEST(server_rst_refuted_by_client)
+{
+	replica_connection();
+	expect_to_replica(CLIENT, ORIGIN, CPORT, REPLICA1, WLB_TCP_ACK, 100);
+	expect_from_replica(REPLICA1, CLIENT, ORIGIN, CPORT, WLB_TCP_RST | WLB_TCP_ACK, 0);
+	now += IDLE_MS - 1;
+	expect_to_replica(CLIENT, ORIGIN, CPORT, REPLICA1, WLB_TCP_ACK, 100);
+	ck_assert_uint_eq(gw->c[rst_refuted], 1);
+	now += IDLE_MS - 1;
+	expect_from_replica(REPLICA1, CLIENT, ORIGIN, CPORT, WLB_TCP_ACK, 100);
+}
+END_TEST
+
+/* A real RST is the server's last word: the connection goes after the idle
+ * timeout, and the server's further RSTs refute nothing. */
+START_TEST(server_rst_unrefuted_ends)
+{
+	struct tp_pk k;
+
+	replica_connection();
+	expect_to_replica(CLIENT, ORIGIN, CPORT, REPLICA1, WLB_TCP_ACK, 100);
+	expect_from_replica(REPLICA1, CLIENT, ORIGIN, CPORT, WLB_TCP_RST | WLB_TCP_ACK, 0);
+	/* the client's data in flight, answered by another RST */
+	now += 10;
+	expect_to_replica(CLIENT, ORIGIN, CPORT, REPLICA1, WLB_TCP_ACK, 100);
+	expect_from_replica(REPLICA1, CLIENT, ORIGIN, CPORT, WLB_TCP_RST, 0);
+	ck_assert_uint_eq(gw->c[rst_refuted], 0);
+	ck_assert_uint_eq(gw->c[closed], 1);
+	now += IDLE_MS;
+	mk_seg(&k, REPLICA1, CLIENT, 80, CPORT, WLB_TCP_ACK, 0);
+	pass_unchanged(NF_INET_PRE_ROUTING, &k);
+	ck_assert_uint_eq(nflows(), 0);
+}
+END_TEST
+
+/* After FINs both ways, a server RST ends the linger as any close does, and
+ * the client's own RST is taken at its word. */
+START_TEST(rst_after_fins_or_from_client_is_final)
+{
+	struct tp_pk k;
+
+	replica_connection();
+	expect_to_replica(CLIENT, ORIGIN, CPORT, REPLICA1, WLB_TCP_FIN | WLB_TCP_ACK, 0);
+	expect_from_replica(REPLICA1, CLIENT, ORIGIN, CPORT, WLB_TCP_FIN | WLB_TCP_ACK, 0);
+	expect_from_replica(REPLICA1, CLIENT, ORIGIN, CPORT, WLB_TCP_RST, 0);
+	ck_assert_uint_eq(flow_of(CLIENT, ORIGIN, CPORT)->flags & CGW_RST_SERVER, 0);
+	now += LINGER_MS;
+	mk_seg(&k, REPLICA1, CLIENT, 80, CPORT, WLB_TCP_ACK, 0);
+	pass_unchanged(NF_INET_PRE_ROUTING, &k);
+	/* a server RST, then the client's: final */
+	open_syn(CLIENT, ORIGIN, CPORT + 1);
+	replica_wins(CLIENT, ORIGIN, CPORT + 1, REPLICA2, nonce_n(2));
+	expect_to_replica(CLIENT, ORIGIN, CPORT + 1, REPLICA2, WLB_TCP_ACK, 0);
+	expect_from_replica(REPLICA2, CLIENT, ORIGIN, CPORT + 1, WLB_TCP_RST, 0);
+	expect_to_replica(CLIENT, ORIGIN, CPORT + 1, REPLICA2, WLB_TCP_RST, 0);
+	ck_assert_uint_eq(flow_of(CLIENT, ORIGIN, CPORT + 1)->flags & CGW_RST_SERVER, 0);
+	now += LINGER_MS;
+	mk_seg(&k, REPLICA2, CLIENT, 80, CPORT + 1, WLB_TCP_ACK, 0);
+	pass_unchanged(NF_INET_PRE_ROUTING, &k);
+	ck_assert_uint_eq(gw->c[rst_refuted], 0);
+}
+END_TEST
+
 START_TEST(idle_timeout)
 {
 	struct tp_pk k;
@@ -1672,18 +1774,6 @@ static void mk_bc_synack(struct tp_pk *k, const char *src, uint16_t cport, uint8
 static uint8_t echo_of(enum wlb_mode mode)
 {
 	return wlb_tag_flags(true, mode, true);
-}
-
-static struct wlb_flow *flow_of(const char *client, const char *server, uint16_t cport)
-{
-	struct wlb_flow_key key;
-
-	memset(&key, 0, sizeof(key));
-	key.client.v4 = tp_addr(client);
-	key.server.v4 = tp_addr(server);
-	key.client_port = tp_port(cport);
-	key.server_port = tp_port(80);
-	return wlb_flow_lookup(gw->flows, &key, now);
 }
 
 /* CLIENT's SYN to server:80 goes out tagged with the configuration of the
@@ -2735,6 +2825,31 @@ START_TEST(syn_after_answer_is_port_reuse)
 }
 END_TEST
 
+/* A server RST takes the connection from the kernel, so that the daemon
+ * sees what follows; the server's next packet refutes it, and the
+ * connection, long past its short exchange, goes back at once. */
+START_TEST(fp_server_rst_refuted_goes_back)
+{
+	uint32_t n = bc_open(ORIGIN, CPORT, WLB_MODE_A);
+
+	replica_wins(CLIENT, ORIGIN, CPORT, REPLICA1, n);
+	fp_warm(ORIGIN, CPORT);
+	ck_assert_uint_eq(fp->n_ops, 2);
+	expect_from_replica(REPLICA1, CLIENT, ORIGIN, CPORT, WLB_TCP_RST | WLB_TCP_ACK, 0);
+	ck_assert_uint_eq(fp->n_ops, 4);
+	expect_op(2, WLB_FP_DEL, WLB_FP_DST, fpk(CLIENT, CPORT, ORIGIN, 80), NULL);
+	expect_op(3, WLB_FP_DEL, WLB_FP_SRC, fpk(REPLICA1, 80, CLIENT, CPORT), NULL);
+	expect_to_replica(CLIENT, ORIGIN, CPORT, REPLICA1, WLB_TCP_ACK, 100);
+	ck_assert_uint_eq(fp->n_ops, 4);
+	expect_from_replica(REPLICA1, CLIENT, ORIGIN, CPORT, WLB_TCP_ACK, 100);
+	ck_assert_uint_eq(gw->c[rst_refuted], 1);
+	ck_assert_uint_eq(fp->n_ops, 6);
+	expect_op(4, WLB_FP_ADD, WLB_FP_DST, fpk(CLIENT, CPORT, ORIGIN, 80), REPLICA1);
+	expect_op(5, WLB_FP_ADD, WLB_FP_SRC, fpk(REPLICA1, 80, CLIENT, CPORT), ORIGIN);
+	ck_assert_uint_eq(gw->c[fastpath_installed], 2);
+}
+END_TEST
+
 /* The origin won: addresses kept, the queue spared. */
 START_TEST(fp_origin_installed_identity)
 {
@@ -3080,6 +3195,10 @@ static Suite *clientgw_suite(void)
 	tcase_add_test(tc, fin_server_first_then_client);
 	tcase_add_test(tc, one_fin_keeps_flow);
 	tcase_add_test(tc, rst_closes);
+	tcase_add_test(tc, server_rst_refuted_by_server);
+	tcase_add_test(tc, server_rst_refuted_by_client);
+	tcase_add_test(tc, server_rst_unrefuted_ends);
+	tcase_add_test(tc, rst_after_fins_or_from_client_is_final);
 	tcase_add_test(tc, idle_timeout);
 	tcase_add_test(tc, idle_timeout_tick_reclaims);
 	tcase_add_test(tc, half_open_timeout);
@@ -3148,6 +3267,7 @@ static Suite *clientgw_suite(void)
 	tcase_add_checked_fixture(tc, setup_fp, teardown_fp);
 	tcase_add_test(tc, fp_short_connection_stays);
 	tcase_add_test(tc, fp_a_replica_installed);
+	tcase_add_test(tc, fp_server_rst_refuted_goes_back);
 	tcase_add_test(tc, syn_after_answer_is_port_reuse);
 	tcase_add_test(tc, fp_origin_installed_identity);
 	tcase_add_test(tc, fp_b_installed);

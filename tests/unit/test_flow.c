@@ -112,7 +112,7 @@ START_TEST(test_insert_lookup_remove)
 	ck_assert_uint_eq(f->key.client_port, 40000);
 	ck_assert_uint_eq(f->key.server_port, 443);
 	ck_assert_uint_eq(f->cls, WLB_FLOW_SETTLED);
-	ck_assert_uint_eq(f->created_ms, 5000);
+	ck_assert_uint_eq(f->since_ms, 5000);
 	ck_assert_uint_eq(f->expires_ms, 5100);
 	ck_assert_uint_eq(f->state, 0);
 	ck_assert_uint_eq(f->flags, 0);
@@ -143,7 +143,7 @@ START_TEST(test_reuse_zeroes_entry)
 	ck_assert_uint_eq(f->flags, 0);
 	ck_assert_uint_eq(f->peer.v4, 0);
 	ck_assert_uint_eq(f->nonce, 0);
-	ck_assert_uint_eq(f->created_ms, 10);
+	ck_assert_uint_eq(f->since_ms, 10);
 	ck_assert_ptr_null(find(t, 1, 10));
 	ck_assert_ptr_eq(find(t, 2, 10), f);
 	wlb_flow_table_free(t);
@@ -395,7 +395,7 @@ START_TEST(test_touch_extends)
 
 	wlb_flow_touch(t, f, 90, 100);
 	ck_assert_uint_eq(f->expires_ms, 190);
-	ck_assert_uint_eq(f->created_ms, 0);
+	ck_assert_uint_eq(f->since_ms, 0);
 	ck_assert_ptr_eq(wlb_flow_lookup(t, &k, 150), f);
 	ck_assert_uint_eq(wlb_flow_expire(t, 189, 16), 0);
 	ck_assert_ptr_eq(wlb_flow_lookup(t, &k, 189), f);
@@ -445,7 +445,7 @@ START_TEST(test_clock_wrap)
 	uint64_t start = WRAP - 50;
 	struct wlb_flow *f = wlb_flow_insert(t, &k, WLB_FLOW_SETTLED, start, 100);
 
-	ck_assert_uint_eq(f->created_ms, UINT32_MAX - 49);
+	ck_assert_uint_eq(f->since_ms, UINT32_MAX - 49);
 	ck_assert_uint_eq(f->expires_ms, 50);
 	ck_assert_ptr_eq(wlb_flow_lookup(t, &k, WRAP - 1), f);
 	ck_assert_ptr_eq(wlb_flow_lookup(t, &k, WRAP), f);

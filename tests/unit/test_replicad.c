@@ -1400,6 +1400,62 @@ START_TEST(b_idle_timeout)
 }
 END_TEST
 
+/* A RST with the client's address, once the connection has begun, may be
+ * a blind attacker's: held as long as a live connection, refuted by the
+ * client's next packet. */
+START_TEST(b_client_rst_refuted_by_client)
+{
+	bc_connection(WLB_MODE_B, CPORT, NONCE);
+	b_readdressed_ok(CPORT, WLB_TCP_ACK, 100);
+	b_readdressed_ok(CPORT, WLB_TCP_RST, 0);
+	ck_assert(flow_of(ORIGIN, CPORT)->flags & RPD_RST_CLIENT);
+	/* the server's packets within the linger may have been in flight */
+	now += LINGER_MS - 1;
+	b_sent_untouched(CPORT, WLB_TCP_ACK, 100);
+	ck_assert_uint_eq(rp->c[rst_refuted], 0);
+	b_readdressed_ok(CPORT, WLB_TCP_ACK, 100);
+	ck_assert_uint_eq(rp->c[rst_refuted], 1);
+	ck_assert_uint_eq(flow_of(ORIGIN, CPORT)->flags & (RPD_CLOSING | RPD_RST_CLIENT), 0);
+	now += IDLE_MS - 1;
+	b_readdressed_ok(CPORT, WLB_TCP_ACK, 0);
+}
+END_TEST
+
+/* The local server's TCP judges the RST too: its packet after the linger
+ * refutes it. */
+START_TEST(b_client_rst_refuted_by_server)
+{
+	bc_connection(WLB_MODE_B, CPORT, NONCE);
+	b_readdressed_ok(CPORT, WLB_TCP_ACK, 100);
+	b_readdressed_ok(CPORT, WLB_TCP_RST, 0);
+	now += LINGER_MS;
+	b_sent_untouched(CPORT, WLB_TCP_ACK, 100);
+	ck_assert_uint_eq(rp->c[rst_refuted], 1);
+	ck_assert_uint_eq(flow_of(ORIGIN, CPORT)->flags & (RPD_CLOSING | RPD_RST_CLIENT), 0);
+}
+END_TEST
+
+/* Unrefuted, the connection goes after the idle timeout. */
+START_TEST(b_client_rst_unrefuted_ends)
+{
+	struct tp_pk k;
+
+	bc_connection(WLB_MODE_B, CPORT, NONCE);
+	b_readdressed_ok(CPORT, WLB_TCP_ACK, 100);
+	b_readdressed_ok(CPORT, WLB_TCP_RST, 0);
+	/* the server's data in flight */
+	now += 10;
+	b_sent_untouched(CPORT, WLB_TCP_ACK, 100);
+	now += IDLE_MS - 1;
+	ck_assert_uint_eq(pending(), 1);
+	now += 1;
+	mk_seg(&k, CLIENT, SERVICE, CPORT, 80, WLB_TCP_ACK, 0);
+	pass_unchanged(NF_INET_PRE_ROUTING, &k);
+	ck_assert_uint_eq(pending(), 0);
+	ck_assert_uint_eq(rp->c[rst_refuted], 0);
+}
+END_TEST
+
 START_TEST(b_loser_rst_taken)
 {
 	struct tp_pk k;
@@ -1965,6 +2021,25 @@ START_TEST(fp_b_installed_until_closed)
 }
 END_TEST
 
+/* A refuted RST gives the connection back to the kernel at once. */
+START_TEST(fp_b_client_rst_refuted_goes_back)
+{
+	bc_connection(WLB_MODE_B, CPORT, NONCE);
+	for (unsigned i = 0; i <= WLB_FP_AFTER_PACKETS; i += 2) {
+		b_readdressed_ok(CPORT, WLB_TCP_ACK, 0);
+		b_sent_untouched(CPORT, WLB_TCP_ACK, 1000);
+	}
+	ck_assert_uint_eq(fp->n_ops, 2);
+	b_readdressed_ok(CPORT, WLB_TCP_RST, 0);
+	ck_assert_uint_eq(fp->n_ops, 4);
+	b_readdressed_ok(CPORT, WLB_TCP_ACK, 0);
+	ck_assert_uint_eq(rp->c[rst_refuted], 1);
+	ck_assert_uint_eq(fp->n_ops, 6);
+	expect_op(4, WLB_FP_ADD, WLB_FP_DST, CLIENT, CPORT, SERVICE, 80, ORIGIN);
+	expect_op(5, WLB_FP_ADD, WLB_FP_SRC, ORIGIN, 80, CLIENT, CPORT, ORIGIN);
+}
+END_TEST
+
 /* A loser hears only a RST: never an element. */
 START_TEST(fp_loser_not_installed)
 {
@@ -2132,6 +2207,9 @@ static Suite *replicad_suite(void)
 	tcase_add_test(tc, b_server_fin_first_tick_reclaims);
 	tcase_add_test(tc, b_idle_timeout);
 	tcase_add_test(tc, b_loser_rst_taken);
+	tcase_add_test(tc, b_client_rst_refuted_by_client);
+	tcase_add_test(tc, b_client_rst_refuted_by_server);
+	tcase_add_test(tc, b_client_rst_unrefuted_ends);
 	tcase_add_test(tc, b_before_synack_packets_pass);
 	tcase_add_test(tc, b_flow_timeout_before_synack);
 	tcase_add_test(tc, c_connection_both_ways);
@@ -2154,6 +2232,7 @@ static Suite *replicad_suite(void)
 	tcase_add_checked_fixture(tc, setup_fp, teardown_fp);
 	tcase_add_test(tc, fp_a_installed_until_client_fin);
 	tcase_add_test(tc, fp_b_installed_until_closed);
+	tcase_add_test(tc, fp_b_client_rst_refuted_goes_back);
 	tcase_add_test(tc, fp_loser_not_installed);
 	tcase_add_test(tc, fp_c_not_installed);
 	tcase_add_test(tc, fp_c_kernel_tunnel);
