@@ -640,8 +640,8 @@ static wlb_always_inline void flow_seen(struct clientgw *gw, struct wlb_flow *f,
 static void to_tunnel(struct clientgw *gw, struct wlb_flow *f, struct wlb_pkt *p,
 		      struct wlb_action *act)
 {
-	size_t n =
-		wlb_ipip_encap(p, act->scratch, WLB_SCRATCH_SIZE, wlb_ip_saddr(p), f->peer.v4, 64);
+	size_t n = wlb_ipip_encap(p, act->scratch, WLB_NFQ_MAX_PAYLOAD, wlb_ip_saddr(p), f->peer.v4,
+				  64);
 
 	if (!n) {
 		gw->c[tunnel_too_big]++;

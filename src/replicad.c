@@ -378,14 +378,21 @@ static void track_close(struct replicad *r, struct wlb_flow *f, const struct wlb
 			       : r->conf->replicad.idle_ms);
 }
 
-/* Tunnel our packet to the client: outer source the service address. */
+/* Tunnel our packet to the client: outer source the service address.  One
+ * too long to tunnel is dropped: plain, it would bear the origin's source
+ * where the gateway expects only tunnels, and be dropped there. */
 static void tunnel_out(struct replicad *r, const struct wlb_pkt *p, struct wlb_action *act)
 {
-	size_t n = wlb_ipip_encap(p, act->scratch, WLB_SCRATCH_SIZE,
+	size_t n = wlb_ipip_encap(p, act->scratch, WLB_NFQ_MAX_PAYLOAD,
 				  r->conf->replicad.service_address, wlb_ip_daddr(p), 64);
 
-	if (n)
-		wlb_action_mangle(act, act->scratch, n);
+	if (!n) {
+		r->c[tunnel_too_big]++;
+		act->verdict = WLB_DROP;
+		return;
+	}
+	r->c[tunnel_sent]++;
+	wlb_action_mangle(act, act->scratch, n);
 }
 
 /* The local server's SYN-ACK: the echo, and in B and C a tunnel, so the
@@ -425,11 +432,14 @@ static void local_synack(struct replicad *r, struct wlb_flow *f, struct wlb_pkt 
 	/* encapsulating in place: the scratch has the room in front */
 	act->verdict = WLB_MANGLE;
 	act->out_len =
-		(uint32_t)wlb_ipip_encap(p, act->scratch, WLB_SCRATCH_SIZE,
+		(uint32_t)wlb_ipip_encap(p, act->scratch, WLB_NFQ_MAX_PAYLOAD,
 					 r->conf->replicad.service_address, wlb_ip_daddr(p), 64);
 	act->out = act->scratch;
-	if (!act->out_len)
-		act->verdict = WLB_ACCEPT;
+	if (!act->out_len) {
+		/* as one without room for the echo: no proof, no SYN-ACK */
+		r->c[synack_noroom]++;
+		act->verdict = WLB_DROP;
+	}
 }
 
 static void local_packet(struct replicad *r, struct wlb_pkt *p, uint64_t now,
@@ -451,12 +461,10 @@ static void local_packet(struct replicad *r, struct wlb_pkt *p, uint64_t now,
 		return;
 	}
 	track_close(r, f, p, false, now);
-	if (f->state == WLB_MODE_C) {
-		r->c[tunnel_sent]++;
+	if (f->state == WLB_MODE_C)
 		tunnel_out(r, p, act);
-	} else {
+	else
 		r->c[b_spoofed_sent]++;
-	}
 	fp_won(r, f, p);
 }
 

@@ -31,6 +31,7 @@
 	X(b_spoofed_sent, "configuration B: packets sent as the origin, untouched")    \
 	X(tunnel_received, "configurations B, C: client-side tunnel packets taken")    \
 	X(tunnel_sent, "configuration C: packets tunnelled to the client")             \
+	X(tunnel_too_big, "configuration C: packets too big to tunnel: dropped")       \
 	X(mss_clamped, "configuration C: SYN MSS lowered to fit the tunnel")           \
 	X(other_passed, "packets of no redirected connection, passed")                 \
 	X(rst_refuted, "client-side RSTs the client's next packets refuted: carried on") \

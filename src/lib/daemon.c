@@ -450,6 +450,7 @@ static void dump_common(struct daemon_run *r, FILE *f)
 	wlb_counter_print(f, "nfq_batches", s->batches);
 	wlb_counter_print(f, "nfq_send_errors", s->send_errors);
 	wlb_counter_print(f, "nfq_verdict_errors", s->verdict_errors);
+	wlb_counter_print(f, "nfq_too_big", s->too_big);
 	if (wlb_nfq_kstats(q, &ks) == 0) {
 		wlb_counter_print(f, "kernel_queue_total", ks.queue_total);
 		wlb_counter_print(f, "kernel_queue_dropped", ks.queue_dropped);

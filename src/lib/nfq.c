@@ -213,6 +213,13 @@ static void answer(struct wlb_nfq *q, uint32_t id, const struct wlb_nfq_result *
 		return;
 	}
 	flush_batch(q);
+	if (r->verdict == WLB_MANGLE && r->out_len > WLB_NFQ_MAX_PAYLOAD) {
+		/* the policies never build one; were one to, its original
+		 * must not leave in its place */
+		q->st.too_big++;
+		commit_msg(q, verdict_msg(q, NFQNL_MSG_VERDICT, id, NF_DROP));
+		return;
+	}
 	nlh = verdict_msg(q, NFQNL_MSG_VERDICT, id, r->verdict == WLB_DROP ? NF_DROP : NF_ACCEPT);
 	if (r->verdict == WLB_MANGLE)
 		nfq_nlmsg_verdict_put_pkt(nlh, r->out, r->out_len);
@@ -320,16 +327,21 @@ int wlb_nfq_receive(struct wlb_nfq *q, wlb_nfq_handler fn, void *ctx, unsigned b
 		ssize_t n = recv(fd, q->rbuf, NFQ_RECV_SIZE, MSG_DONTWAIT);
 
 		if (n < 0) {
-			if (errno == ENOBUFS) {
+			int err = errno;
+
+			if (err == ENOBUFS) {
 				/* the kernel dropped (or, fail-open, accepted)
 				 * what did not fit: count it and go on */
 				q->st.enobufs++;
 				continue;
 			}
-			if (errno == EAGAIN || errno == EINTR)
+			if (err == EAGAIN || err == EINTR)
 				break;
+			/* the caller logs errno: the verdicts' send must not
+			 * replace it */
 			flush_batch(q);
 			flush_send(q);
+			errno = err;
 			return -1;
 		}
 		mnl_cb_run2(q->rbuf, (size_t)n, 0, q->portid, packet_cb, q, ctl_cbs,

@@ -35,6 +35,11 @@ struct wlb_nfq_pkt {
 			      * such a packet must not be mangled */
 };
 
+/* The largest packet a verdict can carry: the payload attribute's 16-bit
+ * length counts its own 4-byte header, and a longer one would wrap (the
+ * kernel would then take the original packet). */
+#define WLB_NFQ_MAX_PAYLOAD (0xffff - 4)
+
 struct wlb_nfq_result {
 	enum wlb_verdict verdict;
 	const uint8_t *out; /* WLB_MANGLE: the new packet */
@@ -60,6 +65,7 @@ struct wlb_nfq_stats {
 	uint64_t batches;  /* of which batch verdicts */
 	uint64_t send_errors;
 	uint64_t verdict_errors; /* the kernel refused a verdict */
+	uint64_t too_big;	 /* mangled packets beyond WLB_NFQ_MAX_PAYLOAD: dropped */
 };
 
 /* Counters the kernel keeps per queue (/proc/net/netfilter/nfnetlink_queue). */

@@ -2421,13 +2421,13 @@ START_TEST(c_too_big_to_tunnel)
 	uint32_t n = bc_open(CORIGIN, CPORT, WLB_MODE_C);
 
 	bc_replica_wins(CORIGIN, CPORT, REPLICA1, WLB_MODE_C, n);
-	/* the largest that fits: 65515 + 20 = 65535 */
-	len = mk_big(65515);
-	ck_assert_uint_eq(len, 65515);
+	/* the largest a verdict carries: 65511 + 20 = 65531 */
+	len = mk_big(65511);
+	ck_assert_uint_eq(len, 65511);
 	wlb_action_reset(act);
 	clientgw_decide(gw, NF_INET_POST_ROUTING, big_in, (uint32_t)len, now, act);
 	ck_assert_int_eq(act->verdict, WLB_MANGLE);
-	ck_assert_uint_eq(act->out_len, 65535);
+	ck_assert_uint_eq(act->out_len, WLB_NFQ_MAX_PAYLOAD);
 	memcpy(big_out, act->out, act->out_len);
 	ck_assert_int_eq(wlb_pkt_parse(&o, big_out, act->out_len, sizeof(big_out)),
 			 WLB_PKT_NOT_TCP);
@@ -2437,8 +2437,8 @@ START_TEST(c_too_big_to_tunnel)
 	ck_assert(wlb_pkt_csum_ok(&in));
 	ck_assert_mem_eq(big_out + 20, big_in, len);
 	ck_assert_uint_eq(gw->c[tunnel_encap], 1);
-	/* one byte more: dropped */
-	len = mk_big(65516);
+	/* one byte more: dropped, not sent in a verdict whose length wraps */
+	len = mk_big(65512);
 	wlb_action_reset(act);
 	clientgw_decide(gw, NF_INET_POST_ROUTING, big_in, (uint32_t)len, now, act);
 	ck_assert_int_eq(act->verdict, WLB_DROP);

@@ -1177,6 +1177,39 @@ static void c_sent_tunnelled(uint16_t cport, uint8_t flags, size_t n)
 	ck_assert_uint_eq(rp->c[tunnel_sent], before + 1);
 }
 
+/* The server's packet too big to tunnel in a verdict (65531 bytes at
+ * most): dropped, not sent plain with the origin's source. */
+START_TEST(c_too_big_to_tunnel)
+{
+	static uint8_t pay[65536], big[65536];
+	struct tp_opts o = {.src = ORIGIN,
+			    .dst = CLIENT,
+			    .sport = 80,
+			    .dport = CPORT,
+			    .flags = WLB_TCP_ACK,
+			    .payload = pay,
+			    .df = true};
+	size_t len;
+
+	bc_connection(WLB_MODE_C, CPORT, NONCE);
+	o.paylen = 65511 - 40;
+	len = tp_build(big, sizeof(big), &o);
+	wlb_action_reset(act);
+	replicad_decide(rp, NF_INET_LOCAL_OUT, big, (uint32_t)len, now, act);
+	ck_assert_int_eq(act->verdict, WLB_MANGLE);
+	ck_assert_uint_eq(act->out_len, WLB_NFQ_MAX_PAYLOAD);
+	o.paylen++;
+	len = tp_build(big, sizeof(big), &o);
+	wlb_action_reset(act);
+	replicad_decide(rp, NF_INET_LOCAL_OUT, big, (uint32_t)len, now, act);
+	ck_assert_int_eq(act->verdict, WLB_DROP);
+	ck_assert_uint_eq(rp->c[tunnel_too_big], 1);
+	ck_assert_uint_eq(rp->c[tunnel_sent], 1);
+	/* the connection goes on */
+	c_sent_tunnelled(CPORT, WLB_TCP_ACK, 0);
+}
+END_TEST
+
 /* A client packet (inner src -> dst) tunnelled by the client gateway from
  * outer to our service address. */
 static void mk_client_tunnel(struct tp_pk *k, struct tp_pk *in, const char *outer, const char *src,
@@ -2217,6 +2250,7 @@ static Suite *replicad_suite(void)
 	tcase_add_test(tc, c_fin_both_ways_then_linger);
 	tcase_add_test(tc, c_idle_timeout);
 	tcase_add_test(tc, c_loser_rst_taken);
+	tcase_add_test(tc, c_too_big_to_tunnel);
 	tcase_add_test(tc, c_before_synack_packets_pass);
 	tcase_add_test(tc, abc_side_by_side);
 	tcase_add_test(tc, bc_dump_counts);
