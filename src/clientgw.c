@@ -388,7 +388,8 @@ static void fp_remove(struct clientgw *gw, struct wlb_flow *f)
 		return;
 	wlb_fp_del(gw->fp, WLB_FP_DST, &ck);
 	if (is_tunnelled(f)) {
-		wlb_tun_del(gw->tun, WLB_TUN_MAP_ENCAP, &ck);
+		/* the client's packets pass the queue until the element goes */
+		wlb_tun_del_later(gw->tun, WLB_TUN_MAP_ENCAP, &ck);
 		wlb_tun_del(gw->tun, WLB_TUN_MAP_DECAP, &sk);
 	} else {
 		wlb_fp_del(gw->fp, WLB_FP_SRC, &sk);

@@ -245,7 +245,8 @@ static void fp_remove(struct replicad *r, struct wlb_flow *f)
 		struct wlb_fp_key tin = fp_tunnel_key(f);
 
 		wlb_tun_del(r->tun, WLB_TUN_MAP_DECAP, &tin);
-		wlb_tun_del(r->tun, WLB_TUN_MAP_ENCAP, &out);
+		/* the server's packets pass the queue until the element goes */
+		wlb_tun_del_later(r->tun, WLB_TUN_MAP_ENCAP, &out);
 	} else {
 		wlb_fp_del(r->fp, WLB_FP_DST, &in);
 	}

@@ -688,6 +688,15 @@ static void on_signal(struct daemon_run *r)
 	}
 }
 
+/* nftables' changes first: the tunnel's deletions that wait for them
+ * (wlb_tun_del_later) follow */
+static void kernel_flush(struct daemon_run *r)
+{
+	if (r->fp && r->fp->n_ops)
+		wlb_fp_flush(r->fp);
+	wlb_tun_flush(r->tun);
+}
+
 static void on_tick(struct daemon_run *r)
 {
 	uint64_t expirations, now = wlb_now_ms();
@@ -696,7 +705,7 @@ static void on_tick(struct daemon_run *r)
 		wlb_debug("timerfd: %s", strerror(errno));
 	r->d->tick(r->self, now);
 	if (r->fp) {
-		wlb_fp_flush(r->fp);
+		kernel_flush(r);
 		if (now >= r->next_fp_sync)
 			fp_sync(r, now);
 	}
@@ -728,8 +737,7 @@ static int loop(struct daemon_run *r)
 			return 1;
 		}
 		/* the round's decisions reach the kernel's maps in one go */
-		if (r->fp && r->fp->n_ops)
-			wlb_fp_flush(r->fp);
+		kernel_flush(r);
 		if (pfd[1].revents)
 			on_signal(r);
 		if (pfd[2].revents)
@@ -768,6 +776,7 @@ static int open_io(struct daemon_run *r)
 
 static void cleanup(struct daemon_run *r)
 {
+	kernel_flush(r);
 	tun_stop(r);
 	wlb_fp_close(r->fp);
 	wlb_ctl_close(r->ctl);

@@ -394,6 +394,23 @@ static void count_encaps(struct wlb_tun *t, enum wlb_tun_map m, int d)
 		wlb_warn("kernel tunnel: its gate not updated: %s", strerror(errno));
 }
 
+static bool same_key(const struct wlb_fp_key *a, const struct wlb_fp_key *b)
+{
+	return a->saddr == b->saddr && a->sport == b->sport && a->daddr == b->daddr &&
+	       a->dport == b->dport;
+}
+
+/* A connection handed back before the flush keeps its entry. */
+static void cancel_later(struct wlb_tun *t, enum wlb_tun_map m, const struct wlb_fp_key *inner)
+{
+	for (unsigned i = 0; i < t->n_later; i++) {
+		if (t->later[i].map == m && same_key(&t->later[i].inner, inner)) {
+			t->later[i] = t->later[--t->n_later];
+			return;
+		}
+	}
+}
+
 int wlb_tun_add(struct wlb_tun *t, enum wlb_tun_map m, const struct wlb_fp_key *inner,
 		uint32_t outer_saddr, uint32_t outer_daddr, uint32_t mark)
 {
@@ -405,6 +422,8 @@ int wlb_tun_add(struct wlb_tun *t, enum wlb_tun_map m, const struct wlb_fp_key *
 
 	if (!t)
 		return -1;
+	if (t->n_later)
+		cancel_later(t, m, inner);
 	if (t->map_fd[m] < 0) {
 		log_change(t, true, m, inner, outer_saddr, outer_daddr, mark);
 	} else if (!bpf_map_update_elem(t->map_fd[m], &k, &v, BPF_NOEXIST)) {
@@ -430,6 +449,26 @@ void wlb_tun_del(struct wlb_tun *t, enum wlb_tun_map m, const struct wlb_fp_key 
 	else
 		count_encaps(t, m, -1);
 	t->st.deleted++;
+}
+
+void wlb_tun_del_later(struct wlb_tun *t, enum wlb_tun_map m, const struct wlb_fp_key *inner)
+{
+	if (!t)
+		return;
+	if (t->n_later == WLB_TUN_MAX_LATER) {
+		wlb_tun_del(t, m, inner);
+		return;
+	}
+	t->later[t->n_later++] = (struct wlb_tun_later){m, *inner};
+}
+
+void wlb_tun_flush(struct wlb_tun *t)
+{
+	if (!t)
+		return;
+	for (unsigned i = 0; i < t->n_later; i++)
+		wlb_tun_del(t, t->later[i].map, &t->later[i].inner);
+	t->n_later = 0;
 }
 
 /* The next key is read before fn runs: fn may delete the entry it is

@@ -40,6 +40,14 @@ struct wlb_tun_stats {
 	uint64_t add_failures; /* the map was full or refused it: userspace carries on */
 };
 
+/* Deletions that wait for the round's nftables flush (wlb_tun_del_later) */
+#define WLB_TUN_MAX_LATER 256
+
+struct wlb_tun_later {
+	enum wlb_tun_map map;
+	struct wlb_fp_key inner;
+};
+
 /* An offline tunnel remembers its last changes, for the unit tests. */
 #define WLB_TUN_LOG 16
 
@@ -56,6 +64,8 @@ struct wlb_tun {
 	/* offline: the changes, newest last (n_log counts them all) */
 	struct wlb_tun_change log[WLB_TUN_LOG];
 	unsigned n_log;
+	struct wlb_tun_later later[WLB_TUN_MAX_LATER];
+	unsigned n_later;
 	/* private */
 	struct bpf_object *obj;
 	int map_fd[WLB_TUN_NMAPS], stats_fd, encaps_fd;
@@ -89,6 +99,17 @@ void wlb_tun_detach_all(void);
 int wlb_tun_add(struct wlb_tun *t, enum wlb_tun_map m, const struct wlb_fp_key *inner,
 		uint32_t outer_saddr, uint32_t outer_daddr, uint32_t mark);
 void wlb_tun_del(struct wlb_tun *t, enum wlb_tun_map m, const struct wlb_fp_key *inner);
+/*
+ * A deletion that must wait for nftables: an entry whose connection's
+ * packets an element spares the queue on their way to the program.
+ * Deleted before the element, which goes only at the round's flush, it
+ * would let them pass the queue into no tunnel, plain.  wlb_tun_flush(),
+ * called after wlb_fp_flush(), deletes what waits; an add of the same
+ * entry meanwhile cancels its deletion.  With WLB_TUN_MAX_LATER waiting,
+ * the entry is deleted at once.
+ */
+void wlb_tun_del_later(struct wlb_tun *t, enum wlb_tun_map m, const struct wlb_fp_key *inner);
+void wlb_tun_flush(struct wlb_tun *t);
 
 /* Every entry, with the time since the program last carried a packet of
  * it (or since it was added), in ms: the daemons' read-back, as

@@ -2928,15 +2928,46 @@ START_TEST(fp_c_kernel_tunnel_installed)
 	expect_op(0, WLB_FP_ADD, WLB_FP_DST, ck, CORIGIN);
 	ck_assert(flow_of(CLIENT, CORIGIN, CPORT)->flags & CGW_FASTPATH);
 	ck_assert_uint_eq(gw->c[fastpath_installed], 1);
-	/* its end takes all three away */
+	/* its end takes all three away, the encapsulation entry only after
+	 * the element that takes the client's packets to it */
 	fp->n_ops = 0;
 	mk_seg(&k, CLIENT, CORIGIN, CPORT, 80, WLB_TCP_RST, 0);
 	to_server(&k);
-	ck_assert_uint_eq(t->n_log, 4);
-	tp_assert_tun_change(t, 2, false, WLB_TUN_MAP_ENCAP, ck, NULL, NULL, 0);
-	tp_assert_tun_change(t, 3, false, WLB_TUN_MAP_DECAP, sk, NULL, NULL, 0);
+	ck_assert_uint_eq(t->n_log, 3);
+	tp_assert_tun_change(t, 2, false, WLB_TUN_MAP_DECAP, sk, NULL, NULL, 0);
 	ck_assert_uint_eq(fp->n_ops, 1);
 	expect_op(0, WLB_FP_DEL, WLB_FP_DST, ck, NULL);
+	wlb_tun_flush(t);
+	ck_assert_uint_eq(t->n_log, 4);
+	tp_assert_tun_change(t, 3, false, WLB_TUN_MAP_ENCAP, ck, NULL, NULL, 0);
+	wlb_tun_flush(t);
+	ck_assert_uint_eq(t->n_log, 4);
+	gw->tun = NULL;
+	wlb_tun_close(t);
+}
+END_TEST
+
+/* A RST in the server's name takes the connection from the kernel; the
+ * server's next packet, refuting it, hands it back before the round's
+ * flush: its encapsulation entry, whose deletion waited for the flush,
+ * stays. */
+START_TEST(fp_c_kernel_tunnel_back_before_flush)
+{
+	struct wlb_tun *t = tun_on();
+	struct wlb_fp_key ck = fpk(CLIENT, CPORT, CORIGIN, 80),
+			  sk = fpk(CORIGIN, 80, CLIENT, CPORT);
+
+	c_handed_over(t);
+	expect_decapsulated(REPLICA1, CORIGIN, CPORT, WLB_TCP_RST | WLB_TCP_ACK, 0);
+	ck_assert_uint_eq(t->n_log, 3);
+	tp_assert_tun_change(t, 2, false, WLB_TUN_MAP_DECAP, sk, NULL, NULL, 0);
+	expect_decapsulated(REPLICA1, CORIGIN, CPORT, WLB_TCP_ACK, 100);
+	ck_assert_uint_eq(gw->c[rst_refuted], 1);
+	ck_assert_uint_eq(t->n_log, 5);
+	tp_assert_tun_change(t, 3, true, WLB_TUN_MAP_ENCAP, ck, CLIENT, REPLICA1, 0);
+	tp_assert_tun_change(t, 4, true, WLB_TUN_MAP_DECAP, sk, REPLICA1, CLIENT, 0x574c);
+	wlb_tun_flush(t);
+	ck_assert_uint_eq(t->n_log, 5);
 	gw->tun = NULL;
 	wlb_tun_close(t);
 }
@@ -2963,6 +2994,7 @@ START_TEST(fp_c_kernel_tunnel_read_back)
 	ck_assert_ptr_nonnull(flow_of(CLIENT, CORIGIN, CPORT));
 	ck_assert(!clientgw_tun_seen(gw, WLB_TUN_MAP_ENCAP, &ck, 0, 0, IDLE_MS, now));
 	ck_assert_ptr_null(flow_of(CLIENT, CORIGIN, CPORT));
+	wlb_tun_flush(t);
 	ck_assert_uint_eq(t->n_log, 4);
 	ck_assert(!t->log[2].add && !t->log[3].add);
 	/* idle and unknown: stale */
@@ -3004,8 +3036,9 @@ START_TEST(fp_c_kernel_tunnel_restored)
 	expect_tunnelled_to(CORIGIN, CPORT, REPLICA1, WLB_TCP_FIN | WLB_TCP_ACK, 0);
 	mk_seg(&k, CLIENT, CORIGIN, CPORT, 80, WLB_TCP_RST, 0);
 	to_server(&k);
+	wlb_tun_flush(t);
 	ck_assert_uint_eq(t->n_log, 2);
-	tp_assert_tun_change(t, 0, false, WLB_TUN_MAP_ENCAP, ck, NULL, NULL, 0);
+	tp_assert_tun_change(t, 1, false, WLB_TUN_MAP_ENCAP, ck, NULL, NULL, 0);
 	gw->tun = NULL;
 	wlb_tun_close(t);
 }
@@ -3273,6 +3306,7 @@ static Suite *clientgw_suite(void)
 	tcase_add_test(tc, fp_b_installed);
 	tcase_add_test(tc, fp_c_not_installed);
 	tcase_add_test(tc, fp_c_kernel_tunnel_installed);
+	tcase_add_test(tc, fp_c_kernel_tunnel_back_before_flush);
 	tcase_add_test(tc, fp_c_kernel_tunnel_read_back);
 	tcase_add_test(tc, fp_c_kernel_tunnel_restored);
 	tcase_add_test(tc, fp_rst_removes);

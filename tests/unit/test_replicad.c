@@ -2135,8 +2135,12 @@ START_TEST(fp_c_kernel_tunnel)
 	now += 6000; /* alive by the read-back */
 	fp->n_ops = 0;
 	tunnel_taken(CPORT, WLB_TCP_RST, 0);
-	ck_assert_uint_eq(t->n_log, 4);
+	ck_assert_uint_eq(t->n_log, 3);
 	tp_assert_tun_change(t, 2, false, WLB_TUN_MAP_DECAP, in, NULL, NULL, 0);
+	/* the encapsulation entry outlives the element that takes the
+	 * server's packets to it: it goes at the flush after nftables' */
+	wlb_tun_flush(t);
+	ck_assert_uint_eq(t->n_log, 4);
 	tp_assert_tun_change(t, 3, false, WLB_TUN_MAP_ENCAP, out, NULL, NULL, 0);
 	ck_assert_uint_eq(fp->n_ops, 1);
 	expect_op(0, WLB_FP_DEL, WLB_FP_SRC, ORIGIN, 80, CLIENT, CPORT, NULL);
@@ -2155,6 +2159,7 @@ START_TEST(fp_c_kernel_tunnel_idle)
 	bc_connection(WLB_MODE_C, CPORT, NONCE);
 	c_warm();
 	ck_assert(!replicad_tun_seen(rp, WLB_TUN_MAP_DECAP, &in, 0, 0, IDLE_MS, now));
+	wlb_tun_flush(t);
 	ck_assert_uint_eq(t->n_log, 4);
 	ck_assert(!t->log[2].add && !t->log[3].add);
 	/* unknown and idle: stale, not recorded again */
