@@ -52,15 +52,6 @@ static inline void put32(uint8_t *b, uint32_t v)
 	put16(b + 2, v & 0xffff);
 }
 
-/* Raw (network order) 32-bit field, as it sits in memory. */
-static inline uint32_t raw32(const uint8_t *b)
-{
-	uint32_t v;
-
-	memcpy(&v, b, 4);
-	return v;
-}
-
 static inline uint16_t raw16(const uint8_t *b)
 {
 	uint16_t v;
