@@ -942,8 +942,20 @@ void wlb_conf_free(struct wlb_conf *c)
 	free(c);
 }
 
+/* A refusal is logged as one line: a quoted value (a string may span
+ * lines) or a file name must not break it, nor put terminal controls in
+ * the log. */
+static void one_line(char *err, size_t errlen)
+{
+	if (!err || !errlen)
+		return;
+	for (; *err; err++)
+		if ((unsigned char)*err < 0x20 || *err == 0x7f)
+			*err = '?';
+}
+
 /* Parse text with a fresh config_t that does not outlive the call. */
-static struct wlb_conf *load(struct ctx *x, const char *text, unsigned need)
+static struct wlb_conf *parse_text(struct ctx *x, const char *text, unsigned need)
 {
 	struct wlb_conf *c;
 	config_t cfg;
@@ -980,6 +992,15 @@ static struct wlb_conf *load(struct ctx *x, const char *text, unsigned need)
 		c = NULL;
 	}
 	config_destroy(&cfg);
+	return c;
+}
+
+static struct wlb_conf *load(struct ctx *x, const char *text, unsigned need)
+{
+	struct wlb_conf *c = parse_text(x, text, need);
+
+	if (!c)
+		one_line(x->err, x->errlen);
 	return c;
 }
 
@@ -1042,6 +1063,7 @@ struct wlb_conf *wlb_conf_load(const char *path, unsigned need, char *err, size_
 		errno = errnum;
 		if (err && errlen)
 			snprintf(err, errlen, "%s: cannot open: %m", path);
+		one_line(err, errlen);
 		return NULL;
 	}
 	/* @include "x" is relative to the including file, not to our cwd */

@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "conf.h"
+#include "fuzz.h"
 #include "daemon.h"
 #include "fastpath.h"
 #include "pkt.h"
@@ -84,14 +85,6 @@ static const char conf_text[] =
 	"  idle_timeout = 2; linger = 0.2; tunnel_mtu = 1500; };\n";
 
 enum what { W_HOOK0, W_HOOK1, W_TICK, W_FP_SEEN, W_TUN_SEEN, W_N };
-
-#define CHECK(cond)                                                                              \
-	do {                                                                                     \
-		if (!(cond)) {                                                                   \
-			fprintf(stderr, "%s:%d: %s does not hold\n", __FILE__, __LINE__, #cond); \
-			abort();                                                                 \
-		}                                                                                \
-	} while (0)
 
 static struct wlb_conf *conf;
 

@@ -479,6 +479,12 @@ static const struct bad bad[] = {
 	 "bad.conf:2: redirector.tunnel_mtu", "unknown setting"},
 	{"services = ( { origin = \"192.0.2.1\"; configuration = \"C\";\n  tunnel_mtu = 1500; } );\n",
 	 0, "bad.conf:2: services.[0].tunnel_mtu", "unknown setting"},
+	/* a value quoted in the message stays on its line: a string may span
+	 * lines, and an escape may make a terminal control */
+	{"clientgw: { queue = 0;\n  exclude = [ \"10.0.0.0/x\ny\" ]; };\n", 0,
+	 "bad.conf:3: clientgw.exclude.[0]", "\"10.0.0.0/x?y\" is not an IPv4 address"},
+	{"clientgw: { queue = 0;\n  exclude = [ \"\\x1b[2J\" ]; };\n", 0,
+	 "bad.conf:2: clientgw.exclude.[0]", "\"?[2J\" is not an IPv4 address"},
 };
 
 START_TEST(bad_config)
