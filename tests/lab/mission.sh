@@ -424,9 +424,30 @@ forge_rst() { # SRC SPORT DST DPORT [OUTER_SRC OUTER_DST]
 	lab_exec wan python3 "$(dirname "${BASH_SOURCE[0]}")/forge-rst.py" "$@" >/dev/null
 }
 
-check_forged_rst() {
-	local f="$LAB_DIR/download-rst" r1 want got pid port g0 p0 g p gi pi rc=0
+# Each end's packets as they travel where the RST is forged: the server's
+# from the replica in A, from the origin in B, tunnelled from the replica in
+# C; the client's to the replica, tunnelled in C.
+forge_server_rst() { # CLIENT_PORT: towards the client, through the gateway
+	local r1
 	r1=$(lab_replica_ip 1)
+	case "$WLB_MODE" in
+	A) forge_rst "$r1" 80 "$LAB_CLIENT_IP" "$1" ;;
+	B) forge_rst "$LAB_ORIGIN_IP" 80 "$LAB_CLIENT_IP" "$1" ;;
+	*) forge_rst "$LAB_ORIGIN_IP" 80 "$LAB_CLIENT_IP" "$1" "$r1" "$LAB_CLIENT_IP" ;;
+	esac
+}
+
+forge_client_rst() { # CLIENT_PORT: towards replica1
+	local r1
+	r1=$(lab_replica_ip 1)
+	case "$WLB_MODE" in
+	A | B) forge_rst "$LAB_CLIENT_IP" "$1" "$r1" 80 ;;
+	*) forge_rst "$LAB_CLIENT_IP" "$1" "$LAB_ORIGIN_IP" 80 "$LAB_CLIENT_IP" "$r1" ;;
+	esac
+}
+
+check_forged_rst() {
+	local f="$LAB_DIR/download-rst" want got pid port g0 p0 g p gi pi rc=0
 	want=$(sha256sum "$LAB_DIR/www/big" | cut -d' ' -f1)
 	g0=$(cgw_counter rst_refuted)
 	p0=$(wlb_counter replica1 rst_refuted)
@@ -440,23 +461,12 @@ check_forged_rst() {
 		wlb_fail "no established download to forge a RST into"
 		rc=1
 	else
-		# each end's packets as they travel there: the server's from
-		# the replica in A, from the origin in B, tunnelled from the
-		# replica in C; the client's to the replica, tunnelled in C
 		gi=$(cgw_counter fastpath_installed)
-		case "$WLB_MODE" in
-		A) forge_rst "$r1" 80 "$LAB_CLIENT_IP" "$port" ;;
-		B) forge_rst "$LAB_ORIGIN_IP" 80 "$LAB_CLIENT_IP" "$port" ;;
-		*) forge_rst "$LAB_ORIGIN_IP" 80 "$LAB_CLIENT_IP" "$port" "$r1" "$LAB_CLIENT_IP" ;;
-		esac || rc=1
+		forge_server_rst "$port" || rc=1
 		sleep 2.5
 		gi=$(($(cgw_counter fastpath_installed) - gi))
 		pi=$(wlb_counter replica1 fastpath_installed)
-		case "$WLB_MODE" in
-		A) forge_rst "$LAB_CLIENT_IP" "$port" "$r1" 80 ;;
-		B) forge_rst "$LAB_CLIENT_IP" "$port" "$r1" 80 ;;
-		*) forge_rst "$LAB_CLIENT_IP" "$port" "$LAB_ORIGIN_IP" 80 "$LAB_CLIENT_IP" "$r1" ;;
-		esac || rc=1
+		forge_client_rst "$port" || rc=1
 		sleep 1
 		pi=$(($(wlb_counter replica1 fastpath_installed) - pi))
 	fi
@@ -473,6 +483,56 @@ check_forged_rst() {
 	mission_note "forged RSTs into a $LAB_BIG_MB MiB download from replica1 ($WLB_MODE):" \
 		"intact=$([ "$got" = "$want" ] && echo yes || echo no), rst_refuted: cgw +$g, replica1 +$p;" \
 		"handed back to the kernel after the RST: cgw +${gi:-0}, replica1 +${pi:-0}"
+	return $rc
+}
+
+# The same RSTs into a kept-alive connection while it is idle: one request,
+# the forged RSTs, silence for longer than the linger, a second request on
+# the same connection.  Nothing refutes the RSTs before the second request,
+# so wlb must hold the connection as a live one meanwhile (without that, the
+# gateway forgot it after the linger and the second request went to the
+# origin, which reset it; in B, replica1 forgot it too).
+check_forged_rst_idle() {
+	local out pfile="$LAB_DIR/keepalive-port" port i rc=0
+	rm -f "$pfile"
+	lab_exec client python3 - "$LAB_ORIGIN_IP" "$pfile" >"$LAB_DIR/keepalive.out" 2>&1 <<'PY' &
+import http.client, os, sys, time
+origin, pfile = sys.argv[1], sys.argv[2]
+c = http.client.HTTPConnection(origin, 80, timeout=10)
+served = []
+c.request("GET", "/name")
+r = c.getresponse()
+r.read()
+served.append("%d:%s" % (r.status, r.getheader("X-Lab-Host")))
+with open(pfile + ".tmp", "w") as f:
+    f.write(str(c.sock.getsockname()[1]))
+os.rename(pfile + ".tmp", pfile)
+time.sleep(4)  # the RSTs come now; silence for twice the lab's linger
+c.request("GET", "/name")
+r = c.getresponse()
+r.read()
+served.append("%d:%s" % (r.status, r.getheader("X-Lab-Host")))
+print(" ".join(served))
+PY
+	local pid=$!
+	for ((i = 0; i < 50; i++)); do
+		[ -s "$pfile" ] && break
+		sleep 0.05
+	done
+	port=$(cat "$pfile" 2>/dev/null)
+	if [ -z "$port" ]; then
+		wlb_fail "the kept-alive client did not get its first answer"
+		rc=1
+	else
+		forge_server_rst "$port" || rc=1
+		forge_client_rst "$port" || rc=1
+	fi
+	wait "$pid" || { wlb_fail "kept-alive client: $(tail -1 "$LAB_DIR/keepalive.out")"; rc=1; }
+	out=$(tail -1 "$LAB_DIR/keepalive.out")
+	[ "$out" = "200:replica1 200:replica1" ] ||
+		{ wlb_fail "kept-alive connection after forged RSTs and 4 s of silence: '$out'"; rc=1; }
+	mission_note "forged RSTs into an idle kept-alive connection ($WLB_MODE), 4 s of silence:" \
+		"requests answered $out"
 	return $rc
 }
 

@@ -17,7 +17,8 @@ wlb_up || exit 1
 
 mission_run check_nearest_serves check_delays_decide check_availability \
 	check_single_synack check_bulk_and_concurrency check_spoofed_synack check_packet_counts \
-	check_port_reuse check_no_fragments check_fail_open check_reload_during_download check_forged_rst
+	check_port_reuse check_no_fragments check_fail_open check_reload_during_download check_forged_rst \
+	check_forged_rst_idle
 [ "$WLB_MODE" = C ] || mission_run check_restart_during_download
 [ "$WLB_MODE" != A ] || mission_run check_reload_restart_only check_hup_during_start
 [ "$WLB_MODE" != C ] || mission_run check_kernel_tunnel check_kernel_tunnel_restart check_kernel_tunnel_left_behind
