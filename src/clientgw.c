@@ -573,20 +573,18 @@ static void server_synack(struct clientgw *gw, struct from_server *s, uint64_t n
  * numbers, and a blind attacker who guesses the ports can send one with
  * the server's address.  The client's TCP checks it against its window
  * (RFC 5961) and ignores a forged one; the gateway cannot, so it holds such
- * a connection as long as a live one and lets the ends decide.  A real RST
- * is the server's last word and ends the client's side: any later packet
- * from the server other than a RST refutes it, and so does one from the
- * client later than the linger (earlier ones may have been in flight when
- * the RST reached it; the server's packets in B never come here).  The
- * client's RSTs come from the client's own side and are taken at their
- * word, as is any RST before the client answered its handshake.
+ * a connection as long as a live one and lets the ends decide
+ * (wlb_flow_rst_refuted(); in B the server's packets never come here, and
+ * the client's refute it).  The client's RSTs come from the client's own
+ * side and are taken at their word, as is any RST before the client
+ * answered its handshake.
  */
 static void rst_judged(struct clientgw *gw, struct wlb_flow *f, const struct wlb_pkt *p,
 		       bool from_client, uint64_t now)
 {
-	if (!(f->flags & CGW_RST_SERVER) || (p->flags & WLB_TCP_RST))
-		return;
-	if (from_client && (uint32_t)now - f->since_ms < gw->conf->clientgw.linger_ms)
+	if (!(f->flags & CGW_RST_SERVER) ||
+	    !wlb_flow_rst_refuted(f, p->flags & WLB_TCP_RST, !from_client, now,
+				  gw->conf->clientgw.linger_ms))
 		return;
 	f->flags &= (uint8_t) ~(CGW_RST_SERVER | CGW_CLOSING);
 	gw->c[rst_refuted]++;

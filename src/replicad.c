@@ -332,17 +332,16 @@ bool replicad_tun_seen(struct replicad *r, enum wlb_tun_map m, const struct wlb_
  * be anybody's, and the local server's TCP, which checks it against its
  * window, is the one that ignores a forged one.  Such a RST of a connection
  * that has begun (the client answered our SYN-ACK) holds it as long as a
- * live one.  The client's next packet other than a RST refutes it, and so
- * does one from the local server later than the linger (in A those never
- * come here).  A RST before the connection began, such as the gateway's for
- * a lost race, is final.
+ * live one, until wlb_flow_rst_refuted() (in A the local server's packets
+ * never come here).  A RST before the connection began, such as the
+ * gateway's for a lost race, is final.
  */
 static void rst_judged(struct replicad *r, struct wlb_flow *f, const struct wlb_pkt *p,
 		       bool from_client, uint64_t now)
 {
-	if (!(f->flags & RPD_RST_CLIENT) || (p->flags & WLB_TCP_RST))
-		return;
-	if (!from_client && (uint32_t)now - f->since_ms < r->conf->replicad.linger_ms)
+	if (!(f->flags & RPD_RST_CLIENT) ||
+	    !wlb_flow_rst_refuted(f, p->flags & WLB_TCP_RST, from_client, now,
+				  r->conf->replicad.linger_ms))
 		return;
 	f->flags &= (uint8_t) ~(RPD_RST_CLIENT | RPD_CLOSING);
 	r->c[rst_refuted]++;

@@ -43,6 +43,13 @@ struct wlb_fp_key {
 	uint16_t dport;
 };
 
+/* Field by field: the key has padding, whose bytes are not ours to compare. */
+static inline bool wlb_fp_key_eq(const struct wlb_fp_key *a, const struct wlb_fp_key *b)
+{
+	return a->saddr == b->saddr && a->sport == b->sport && a->daddr == b->daddr &&
+	       a->dport == b->dport;
+}
+
 /* A connection's packet one way or the other as its 4-tuple, and back: the
  * client's (from_client) or the server's, the flow's addresses kept. */
 static inline struct wlb_fp_key wlb_fp_key_of(const struct wlb_flow_key *k, bool from_client)

@@ -226,6 +226,20 @@ static inline bool wlb_flow_key_eq(const struct wlb_flow_key *a, const struct wl
 	return !memcmp(a, b, sizeof(*a));
 }
 
+/*
+ * A RST from the far side of a connection (where a blind attacker can forge
+ * one), held since f->since_ms, and a later packet of the connection:
+ * whether the packet refutes it.  A real RST is its sender's last word, so
+ * any packet but a RST from that side does; so does one from the receiving
+ * side later than linger_ms, when its TCP (RFC 5961) has long had the RST
+ * and plainly ignored it (earlier ones may have been in flight).
+ */
+static inline bool wlb_flow_rst_refuted(const struct wlb_flow *f, bool is_rst, bool from_sender,
+					uint64_t now_ms, uint32_t linger_ms)
+{
+	return !is_rst && (from_sender || (uint32_t)now_ms - f->since_ms >= linger_ms);
+}
+
 /* Client address and both ports: the key less its server address. */
 static inline bool wlb_flow_endpoint_eq(const struct wlb_flow_key *a, const struct wlb_flow_key *b)
 {

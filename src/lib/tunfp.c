@@ -394,17 +394,11 @@ static void count_encaps(struct wlb_tun *t, enum wlb_tun_map m, int d)
 		wlb_warn("kernel tunnel: its gate not updated: %s", strerror(errno));
 }
 
-static bool same_key(const struct wlb_fp_key *a, const struct wlb_fp_key *b)
-{
-	return a->saddr == b->saddr && a->sport == b->sport && a->daddr == b->daddr &&
-	       a->dport == b->dport;
-}
-
 /* A connection handed back before the flush keeps its entry. */
 static void cancel_later(struct wlb_tun *t, enum wlb_tun_map m, const struct wlb_fp_key *inner)
 {
 	for (unsigned i = 0; i < t->n_later; i++) {
-		if (t->later[i].map == m && same_key(&t->later[i].inner, inner)) {
+		if (t->later[i].map == m && wlb_fp_key_eq(&t->later[i].inner, inner)) {
 			t->later[i] = t->later[--t->n_later];
 			return;
 		}
